@@ -1,0 +1,5 @@
+import sys
+
+from vimbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""The models vimbench can sweep, by name, with their variant dimension.
+
+A variant is the one implementation choice that changes speed but not the function:
+the attention kernel for DeiT ("eager" | "sdpa"), the scan backend for Vim
+("torch" | "triton" | "mamba_ssm").  It is an explicit argument, recorded in every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str                      # e.g. "deit_tiny", "vim_tiny"
+    family: str                    # "deit" | "vim"
+    variant_kind: str              # "attention" | "scan_backend"
+    variants: tuple[str, ...]
+    default_variant: str
+    patch_size: int
+    # (variant, img_size) -> nn.Module whose forward_features(images) is what gets timed
+    builder: Callable[..., object]
+    description: str = ""
+
+    def tokens(self, resolution: int) -> int:
+        """Sequence length at this resolution: patches plus the cls token."""
+        return (resolution // self.patch_size) ** 2 + 1
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _MODELS:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    if spec.default_variant not in spec.variants:
+        raise ValueError(f"{spec.name}: default variant {spec.default_variant!r} not in {spec.variants}")
+    _MODELS[spec.name] = spec
+    return spec
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(model_names())}") from None
+
+
+def create_model(name: str, variant: str | None = None, img_size: int = 224):
+    """Build a model for feature extraction at `img_size` (position embedding sized to it)."""
+    spec = get_model_spec(name)
+    variant = variant or spec.default_variant
+    if variant not in spec.variants:
+        raise ValueError(f"model {name!r}: unknown {spec.variant_kind} {variant!r}; "
+                         f"allowed: {', '.join(spec.variants)}")
+    if img_size % spec.patch_size:
+        raise ValueError(f"model {name!r}: resolution {img_size} is not a multiple of the patch size {spec.patch_size}")
+    return spec.builder(variant, img_size)
