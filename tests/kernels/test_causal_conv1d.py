@@ -1,0 +1,108 @@
+"""Bidirectional depthwise conv1d + SiLU kernel vs the float64 reference (CPU under
+TRITON_INTERPRET=1), and the reference vs the official Conv1d formulation."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_ref
+
+TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
+
+
+def assert_close(name, ref, got, tol):
+    assert got.shape == ref.shape, f"{name}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
+    assert torch.isfinite(got).all(), f"{name}: non-finite values (unwritten NaN-poisoned output?)"
+    ref64, got64 = ref.double(), got.double()
+    rel = ((got64 - ref64).norm() / ref64.norm().clamp_min(1e-30)).item()
+    assert rel < tol, f"{name}: relative error {rel:.3e} >= {tol:.0e} (max abs diff {(got64 - ref64).abs().max():.3e})"
+
+
+def _poison_empty(monkeypatch):
+    real_empty, real_empty_like = torch.empty, torch.empty_like
+
+    def nan(t):
+        return t.fill_(float("nan")) if t.is_floating_point() else t
+    monkeypatch.setattr(torch, "empty", lambda *a, **k: nan(real_empty(*a, **k)))
+    monkeypatch.setattr(torch, "empty_like", lambda *a, **k: nan(real_empty_like(*a, **k)))
+
+
+def _conv_params(E, bias=True):
+    w, w_b = torch.randn(E, 1, 4) * 0.5, torch.randn(E, 1, 4) * 0.5
+    b = torch.randn(E) if bias else None
+    b_b = torch.randn(E) if bias else None
+    return w, b, w_b, b_b
+
+
+def _in_proj_x(batch, L, E, dtype):
+    """The x half of an in_proj output (batch, L, 2E): a view with row stride 2E."""
+    return torch.randn(batch, L, 2 * E, dtype=torch.float64).to(dtype)[..., :E]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("batch,L,E", [(1, 1, 24), (2, 2, 40), (1, 3, 130), (2, 5, 384), (2, 37, 96), (1, 70, 200)],
+                         ids=lambda v: str(v))
+def test_matches_reference(monkeypatch, dtype, batch, L, E):
+    _poison_empty(monkeypatch)
+    x = _in_proj_x(batch, L, E, dtype)
+    assert x.stride() == (L * 2 * E, 2 * E, 1)
+    w, b, w_b, b_b = _conv_params(E)
+    y_f, y_b = bidirectional_conv1d(x, w, b, w_b, b_b)
+    r_f, r_b = bidirectional_conv1d_ref(x.double(), w.double(), b.double(), w_b.double(), b_b.double())
+    for y in (y_f, y_b):
+        assert y.dtype == dtype and y.is_contiguous()
+    assert_close("out_f", r_f, y_f, TOL[dtype])
+    assert_close("out_b", r_b, y_b, TOL[dtype])
+
+
+def test_small_blocks_no_bias_and_channel_major_view(monkeypatch):
+    """Tiles smaller than L and E (halo across tiles), no bias, x as a transposed view."""
+    _poison_empty(monkeypatch)
+    batch, L, E = 2, 19, 21
+    x = torch.randn(batch, E, L).transpose(1, 2)  # (batch, L, E) with channel stride L
+    w, _, w_b, _ = _conv_params(E, bias=False)
+    y_f, y_b = bidirectional_conv1d(x, w[:, 0, :], None, w_b, None, block_l=4, block_e=8, out_dtype=torch.bfloat16)
+    r_f, r_b = bidirectional_conv1d_ref(x.double(), w.double(), None, w_b.double(), None)
+    assert y_f.dtype == torch.bfloat16
+    assert_close("out_f", r_f, y_f, 1e-2)
+    assert_close("out_b", r_b, y_b, 1e-2)
+
+
+def test_reference_is_the_official_conv1d_and_the_tap_formulas():
+    """The reference equals PyTorch's Conv1d(padding=3)[..., :L] (forward) and the same
+    conv on the flipped sequence flipped back (backward), and both equal the tap sums
+    out_f[t] = silu(b + sum_k w[k] x[t-3+k]), out_b[t] = silu(b_b + sum_k w_b[k] x[t+3-k])."""
+    batch, L, E = 2, 11, 6
+    x = torch.randn(batch, L, E, dtype=torch.float64)
+    conv = torch.nn.Conv1d(E, E, 4, groups=E, padding=3, bias=True).double()
+    conv_b = torch.nn.Conv1d(E, E, 4, groups=E, padding=3, bias=True).double()
+    with torch.no_grad():
+        official_f = F.silu(conv(x.transpose(1, 2))[..., :L]).transpose(1, 2)
+        official_b = F.silu(conv_b(x.transpose(1, 2).flip(-1))[..., :L]).flip(-1).transpose(1, 2)
+        r_f = causal_conv1d_ref(x, conv.weight, conv.bias)
+        r_b = causal_conv1d_ref(x, conv_b.weight, conv_b.bias, reverse=True)
+    torch.testing.assert_close(r_f, official_f)
+    torch.testing.assert_close(r_b, official_b)
+
+    xp = F.pad(x, (0, 0, 3, 3))  # zeros at t < 0 and t >= L; xp[:, t + 3] = x[:, t]
+    w, w_b = conv.weight.detach()[:, 0], conv_b.weight.detach()[:, 0]
+    taps_f = sum(w[:, k] * xp[:, k:k + L] for k in range(4)) + conv.bias.detach()        # x[t-3+k]
+    taps_b = sum(w_b[:, k] * xp[:, 6 - k:6 - k + L] for k in range(4)) + conv_b.bias.detach()  # x[t+3-k]
+    torch.testing.assert_close(r_f, F.silu(taps_f))
+    torch.testing.assert_close(r_b, F.silu(taps_b))
+    assert not torch.allclose(r_f, r_b)
+
+
+def test_bad_inputs_raise_clear_errors():
+    x = torch.randn(1, 5, 8)
+    w, b, w_b, b_b = _conv_params(8)
+    with pytest.raises(ValueError, match="weight_b must be"):
+        bidirectional_conv1d(x, w, b, torch.randn(8, 1, 3), b_b)
+    with pytest.raises(ValueError, match="bias must be"):
+        bidirectional_conv1d(x, w, torch.randn(7), w_b, b_b)
+    with pytest.raises(ValueError, match=r"\(batch, L, E\)"):
+        bidirectional_conv1d(x[0], w, b, w_b, b_b)
+    with pytest.raises(ValueError, match="power of two"):
+        bidirectional_conv1d(x, w, b, w_b, b_b, block_l=6)
+    with pytest.raises(NotImplementedError, match="inference-only"):
+        bidirectional_conv1d(x, w.requires_grad_(), b, w_b, b_b)
