@@ -1,0 +1,209 @@
+"""Vision Mamba (Vim-Ti/S/B), faithful to the official architecture (hustvl/Vim).
+
+    image -> patch embed (conv 16/16) -> cls token inserted at the middle (index M // 2)
+          -> + absolute position embedding (1, M + 1, D), sized to the build resolution
+          -> 24 x [residual += hidden (fp32); hidden = mixer(RMSNorm(residual))]
+          -> residual += hidden; norm_f -> features at the cls position -> head
+
+Parameter names and shapes match the official checkpoints (`torch.load(path)["model"]`
+loads with strict=True at the checkpoint's resolution).  The mixer is in vim_mixer.py;
+the scan backend ("torch" | "triton" | "mamba_ssm") is an explicit constructor argument,
+kept in `model.scan_backend`.
+
+Registered under vimbench's registry as vim_tiny / vim_small / vim_base (variant = scan
+backend) and under timm's as vim_{tiny,small,base}_patch16_224 (kwargs img_size,
+scan_backend).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import lecun_normal_, trunc_normal_
+from timm.models import register_model as timm_register_model
+
+from .registry import ModelSpec, register_model
+from .vim_mixer import BiMambaV2Mixer
+from .vim_scan_backends import SCAN_BACKENDS
+
+IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
+
+# embed_dim per size; everything else (patch 16, depth 24, N 16, expand 2, d_conv 4,
+# dt_rank ceil(D/16)) is shared.  Parameter counts with the 1000-class head at 224:
+# tiny 7,148,008, small 25,796,584, base 97,598,440.
+VIM_EMBED_DIMS = {"tiny": 192, "small": 384, "base": 768}
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm with a weight only (as mamba_ssm's), computed in fp32.
+
+    The output dtype is chosen by the caller: the residual stream is fp32, while the
+    mixer runs in the activation dtype."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+        y = F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps)
+        return y.to(out_dtype or x.dtype)
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches (conv k = stride = patch) -> tokens (batch, M, D), row-major."""
+
+    def __init__(self, img_size: tuple[int, int], patch_size: int, in_chans: int, embed_dim: int):
+        super().__init__()
+        self.img_size = img_size
+        self.grid_size = (img_size[0] // patch_size, img_size[1] // patch_size)
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != self.img_size:
+            raise ValueError(f"Vim was built for {self.img_size[0]}x{self.img_size[1]} images (its position "
+                             f"embedding is sized to that) but got {x.shape[-2]}x{x.shape[-1]}; "
+                             f"build it with img_size={x.shape[-2]}")
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class VimBlock(nn.Module):
+    """residual += hidden (fp32) -> RMSNorm -> mixer.  Returns (hidden, residual), as the
+    official Block does, so the add can be fused with the norm later."""
+
+    def __init__(self, dim: int, mixer: nn.Module, norm_eps: float = 1e-5):
+        super().__init__()
+        self.mixer = mixer
+        self.norm = RMSNorm(dim, eps=norm_eps)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
+        residual = hidden.float() if residual is None else residual + hidden.float()
+        return self.mixer(self.norm(residual, out_dtype=hidden.dtype)), residual
+
+
+class VisionMamba(nn.Module):
+    def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, embed_dim: int = 192,
+                 depth: int = 24, d_state: int = 16, expand: int = 2, d_conv: int = 4,
+                 dt_rank: int | None = None, in_chans: int = 3, num_classes: int = 1000,
+                 norm_eps: float = 1e-5, scan_backend: str = "triton"):
+        super().__init__()
+        img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        if len(img_size) != 2 or any(s <= 0 or s % patch_size for s in img_size):
+            raise ValueError(f"Vim img_size {img_size} must be positive multiples of the patch size {patch_size}")
+        self.scan_backend = scan_backend
+        self.num_classes = num_classes
+        self.embed_dim = self.num_features = embed_dim
+
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
+        num_patches = self.patch_embed.num_patches
+        self.cls_index = num_patches // 2  # the official "middle cls token"
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim))
+        self.layers = nn.ModuleList(
+            VimBlock(embed_dim, BiMambaV2Mixer(embed_dim, d_state=d_state, d_conv=d_conv, expand=expand,
+                                               dt_rank=dt_rank, scan_backend=scan_backend), norm_eps)
+            for _ in range(depth))
+        self.norm_f = RMSNorm(embed_dim, eps=norm_eps)
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_official_weights(depth)
+        self.pretrained_cfg = self.default_cfg = dict(
+            input_size=(in_chans, *img_size), num_classes=num_classes, mean=IMAGENET_DEFAULT_MEAN,
+            std=IMAGENET_DEFAULT_STD, interpolation="bicubic", crop_pct=0.875,
+            first_conv="patch_embed.proj", classifier="head")
+
+    def _init_official_weights(self, depth: int) -> None:
+        """As the official VisionMamba.__init__ (mixer-internal inits live in the mixer)."""
+        with torch.no_grad():
+            lecun_normal_(self.patch_embed.proj.weight)
+            nn.init.zeros_(self.patch_embed.proj.bias)
+            trunc_normal_(self.pos_embed, std=0.02)
+            trunc_normal_(self.cls_token, std=0.02)
+            if isinstance(self.head, nn.Linear):
+                trunc_normal_(self.head.weight, std=0.02)
+                nn.init.zeros_(self.head.bias)
+            for layer in self.layers:
+                # GPT-2 scheme: residual-branch output projections scaled by 1/sqrt(depth)
+                out_proj = layer.mixer.out_proj.weight
+                nn.init.kaiming_uniform_(out_proj, a=math.sqrt(5))
+                out_proj /= math.sqrt(depth)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.pos_embed.shape[1]
+
+    def forward_features(self, x: torch.Tensor, return_tokens: bool = False) -> torch.Tensor:
+        """Images (batch, C, H, W) -> cls-token features (batch, D) after norm_f, or with
+        return_tokens=True the whole normed token map (batch, M + 1, D), the cls token at
+        index `self.cls_index`."""
+        tokens = self.patch_embed(x)
+        c = self.cls_index
+        tokens = torch.cat([tokens[:, :c], self.cls_token.expand(tokens.shape[0], -1, -1), tokens[:, c:]], dim=1)
+        hidden, residual = tokens + self.pos_embed, None
+        for layer in self.layers:
+            hidden, residual = layer(hidden, residual)
+        if return_tokens:
+            return self.norm_f(residual + hidden.float(), out_dtype=hidden.dtype)
+        # Only the cls token is read: add and normalise that one alone.
+        return self.norm_f(residual[:, c] + hidden[:, c].float(), out_dtype=hidden.dtype)
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return features if pre_logits else self.head(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def vim(size: str, img_size: int | tuple[int, int] = 224, scan_backend: str = "triton", **kwargs) -> VisionMamba:
+    """Vim-Ti/S/B by size name ("tiny" | "small" | "base"); kwargs override VisionMamba's."""
+    if size not in VIM_EMBED_DIMS:
+        raise ValueError(f"unknown Vim size {size!r}; allowed: {', '.join(VIM_EMBED_DIMS)}")
+    return VisionMamba(img_size=img_size, embed_dim=VIM_EMBED_DIMS[size], scan_backend=scan_backend, **kwargs)
+
+
+# --- vimbench registry -------------------------------------------------------------------
+
+for _size in VIM_EMBED_DIMS:
+    register_model(ModelSpec(
+        name=f"vim_{_size}", family="vim", variant_kind="scan_backend", variants=SCAN_BACKENDS,
+        default_variant="triton", patch_size=16,
+        builder=lambda variant, img_size, _size=_size: vim(_size, img_size=img_size, scan_backend=variant),
+        description=f"Vision Mamba {_size} (D={VIM_EMBED_DIMS[_size]}, depth 24, middle cls token, "
+                    "bimamba v2), official architecture",
+    ))
+
+
+# --- timm registry -----------------------------------------------------------------------
+
+def _create_for_timm(size: str, pretrained: bool, **kwargs) -> VisionMamba:
+    for timm_only in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+        kwargs.pop(timm_only, None)
+    if pretrained:
+        raise ValueError(f"vim_{size}: vimbench ships no weights; build with pretrained=False and load an official "
+                         "checkpoint with model.load_state_dict(torch.load(path)['model']) at its resolution")
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.setdefault("img_size", 224)
+    model = vim(size, **kwargs)
+    return model.to(device=device, dtype=dtype) if device is not None or dtype is not None else model
+
+
+@timm_register_model
+def vim_tiny_patch16_224(pretrained: bool = False, **kwargs) -> VisionMamba:
+    """Vim-Ti (7.1M params at 224). kwargs: img_size (multiple of 16), scan_backend."""
+    return _create_for_timm("tiny", pretrained, **kwargs)
+
+
+@timm_register_model
+def vim_small_patch16_224(pretrained: bool = False, **kwargs) -> VisionMamba:
+    """Vim-S (25.8M params at 224). kwargs: img_size (multiple of 16), scan_backend."""
+    return _create_for_timm("small", pretrained, **kwargs)
+
+
+@timm_register_model
+def vim_base_patch16_224(pretrained: bool = False, **kwargs) -> VisionMamba:
+    """Vim-B (97.6M params at 224). kwargs: img_size (multiple of 16), scan_backend."""
+    return _create_for_timm("base", pretrained, **kwargs)
