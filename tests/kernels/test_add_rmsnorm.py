@@ -5,6 +5,19 @@ import torch
 
 from vimbench.kernels.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
 
+# On a GPU machine the kernels run compiled on CUDA; without one, under the interpreter.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture(autouse=True)
+def _default_device():
+    if DEVICE == "cpu":  # the default already; the device context slows the interpreter
+        yield
+        return
+    with torch.device(DEVICE):
+        yield
+
+
 TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
 
 
