@@ -1,0 +1,54 @@
+"""`vimbench report RUN_DIR... [--out DIR] [--memory-metric allocated|reserved|nvml]`.
+
+With no RUN_DIR it reports the newest run under runs/ (the run directory whose
+results.jsonl was written last).  The report goes to RUN_DIR/report/ for one run, and to
+FIRST_RUN/report-vs-<other runs>/ for several, unless --out says otherwise.
+
+Several runs: each gets its own section (Vim/DeiT ratios are only taken inside one run:
+one card, one session) and every later run is compared with the first, cell by cell;
+runs that share no cell are an error.  OOM cells get a memory estimate when the run has
+smaller-batch probe rows (suite option `estimate_oom_batches`; the harness measures them).
+Problems with the inputs print one message and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
+                        help="run directories (default: the newest under --runs-root); the first is the base "
+                             "of the comparison when several are given")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report directory (default: RUN_DIR/report, or FIRST_RUN/report-vs-OTHERS)")
+    parser.add_argument("--memory-metric", choices=["allocated", "reserved", "nvml"], default="allocated",
+                        help="peak-memory metric for savings and the memory claim (default: allocated = "
+                             "torch max_memory_allocated); the others are shown alongside")
+    parser.add_argument("--runs-root", type=Path, default=Path("runs"),
+                        help="where to look for the newest run when no RUN_DIR is given (default: runs)")
+
+
+def default_out_dir(runs: list[Path]) -> Path:
+    if len(runs) == 1:
+        return runs[0] / "report"
+    return runs[0] / ("report-vs-" + "-".join(p.resolve().name for p in runs[1:]))
+
+
+def main(args: argparse.Namespace) -> int:
+    from vimbench.report.build import build_report
+    from vimbench.report.load import ReportError, find_latest_run
+
+    try:
+        runs = list(args.runs) or [find_latest_run(args.runs_root)]
+        out = args.out or default_out_dir(runs)
+        report = build_report(runs, out, metric=args.memory_metric)
+    except ReportError as exc:
+        print(f"vimbench report: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {report} (and CSVs, PNG and SVG plots beside it)")
+    return 0

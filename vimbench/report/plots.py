@@ -1,0 +1,348 @@
+"""Figures (matplotlib, Agg; PNG + SVG) for one run, Figure-1 style.
+
+Conventions a reader can rely on: solid lines and filled markers are measured; hollow
+markers joined by dotted lines are *estimated* (OOM cells, extrapolated from probes);
+dashed grey/black lines are the paper's Figure 1; a red cross marks an OOM cell and
+"ERR" a failed one.  Every title names the card; every axis has its unit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vimbench.report.names import GB, MEMORY_METRICS, series_label
+
+# Fixed so that the same inputs give byte-identical files.
+_RC = {"svg.hashsalt": "vimbench-report", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+_PNG_META = {"Software": None}
+_SVG_META = {"Date": None, "Creator": None}
+_DPI = 120
+_PAPER_STYLE = {"DeiT": dict(color="0.45", marker="s"), "Vim": dict(color="black", marker="o")}
+_OOM_COLOR = "tab:red"
+
+
+def series_colors(labels: list[str]) -> dict[str, str]:
+    """A stable colour per series: DeiT kernels in blues/greens, Vim backends in oranges/reds/purples."""
+    deit = ["tab:blue", "tab:cyan", "tab:green", "tab:olive"]
+    vim = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:red"]
+    colors, i_deit, i_vim = {}, 0, 0
+    for label in sorted(set(labels)):
+        if label.startswith("DeiT"):
+            colors[label] = deit[i_deit % len(deit)]
+            i_deit += 1
+        else:
+            colors[label] = vim[i_vim % len(vim)]
+            i_vim += 1
+    return colors
+
+
+def _figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 4.6):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _save(fig, out_dir: Path, stem: str) -> str:
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig.savefig(out_dir / f"{stem}.png", dpi=_DPI, metadata=_PNG_META)
+        fig.savefig(out_dir / f"{stem}.svg", metadata=_SVG_META)
+    return stem
+
+
+def _with_rc(func):
+    """Build the figure under our rc settings (fonts, grid) without touching global state."""
+    def wrapped(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(_RC):
+            return func(*args, **kwargs)
+    wrapped.__name__ = func.__name__
+    wrapped.__doc__ = func.__doc__
+    return wrapped
+
+
+def _condition_text(condition) -> str:
+    batch, precision, exec_mode = condition
+    return f"{precision}, batch {batch}, {exec_mode}"
+
+
+def _resolution_axis(ax, cells) -> None:
+    res_tokens = {}
+    for r, t in zip(cells["resolution"], cells["tokens"]):
+        if t is not None and not (isinstance(t, float) and np.isnan(t)):
+            res_tokens[int(r)] = int(t)
+        else:
+            res_tokens.setdefault(int(r), None)
+    ticks = sorted(res_tokens)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{r}\n{res_tokens[r]} tok" if res_tokens[r] else str(r) for r in ticks])
+    ax.set_xlabel("image side (px) and tokens per image")
+    if ticks:
+        span = max(ticks) - min(ticks) or 100
+        ax.set_xlim(min(ticks) - 0.06 * span, max(ticks) + 0.06 * span)
+
+
+def _mark_at_bottom(ax, x: float, text: str, color: str, slot: int, right_edge: bool) -> None:
+    """A status label (OOM / ERR) under the curves, stacked by series so labels don't overlap."""
+    from matplotlib.transforms import blended_transform_factory
+
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    y = 0.04 + 0.06 * slot
+    ax.plot([x], [y], marker="x", color=color, markersize=7, mew=2, transform=transform, linestyle="none")
+    ax.text(x, y, f"{text} " if right_edge else f" {text}", color=color, transform=transform, va="center",
+            ha="right" if right_edge else "left", fontsize=8, fontweight="bold")
+
+
+def _reserve_bottom(ax, values, log: bool, fraction: float = 0.25) -> None:
+    """Lower the y axis so the data sit above a free strip where OOM / ERR labels go."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v) and (v > 0 or not log)], float)
+    if values.size == 0:
+        return
+    lo, hi = values.min(), values.max()
+    if log:
+        lo, hi = np.log10(lo), np.log10(hi) + 0.05
+        bottom = (lo - fraction * hi) / (1 - fraction) - 0.02
+        ax.set_ylim(10 ** bottom, 10 ** hi)
+    elif fraction > 0:
+        hi = hi * 1.05 if hi > 0 else 1.0
+        ax.set_ylim((lo - fraction * hi) / (1 - fraction), hi)
+
+
+def _plain_log_labels(ax) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "235" else ""))
+
+
+def _paper_tiny_present(cells) -> bool:
+    return bool(set(cells["model"]) & {"deit_tiny", "vim_tiny"})
+
+
+@_with_rc
+def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir: Path, stem: str) -> str:
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    values = list(cells.loc[cells["status"] == "ok", "images_per_s"].astype(float))
+    for slot, (label, group) in enumerate(sorted(cells.groupby("series"), key=lambda kv: kv[0])):
+        group = group.sort_values("resolution")
+        ok = group[group["status"] == "ok"]
+        style = dict(color=colors[label], marker="s" if label.startswith("DeiT") else "o")
+        ax.plot(ok["resolution"], ok["images_per_s"], linestyle="-", label=f"{label}", **style)
+        for _, bad in group[group["status"] != "ok"].iterrows():
+            _mark_at_bottom(ax, bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
+                                bad["resolution"] == cells["resolution"].max())
+    if paper is not None and _paper_tiny_present(cells):
+        for fam, column in (("DeiT", "deit_ti_fps"), ("Vim", "vim_ti_fps")):
+            ax.plot(paper["resolution"], paper[column], linestyle="--", linewidth=1.2,
+                    markerfacecolor="none", label=f"{fam}-Ti (paper, GPU/batch unstated)", **_PAPER_STYLE[fam])
+            values += list(paper[column])
+    ax.set_yscale("log")
+    _reserve_bottom(ax, values, log=True, fraction=0.22 if (cells["status"] != "ok").any() else 0.0)
+    _plain_log_labels(ax)
+    ax.set_ylabel("throughput (images/s, log scale)")
+    _resolution_axis(ax, cells)
+    ax.set_title(f"Throughput vs resolution on {gpu}\n{_condition_text(condition)}; higher is better")
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, out_dir, stem)
+
+
+@_with_rc
+def memory_vs_resolution(cells, condition, gpu: str, card_memory: int | None, metric: str, estimates, paper,
+                         colors, out_dir: Path, stem: str) -> str:
+    column, description = MEMORY_METRICS[metric]
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    batch, precision, exec_mode = condition
+    top_values, no_fit = [], []
+    for slot, (label, group) in enumerate(sorted(cells.groupby("series"), key=lambda kv: kv[0])):
+        group = group.sort_values("resolution")
+        marker = "s" if label.startswith("DeiT") else "o"
+        ok = group[(group["status"] == "ok") & group[column].notna()]
+        xs, ys = list(ok["resolution"]), list(ok[column].astype(float) / GB)
+        top_values += ys
+        ax.plot(xs, ys, linestyle="-", marker=marker, color=colors[label], label=label)
+        for _, bad in group[group["status"] != "ok"].iterrows():
+            est = _estimate_for(estimates, bad, metric)
+            if est is not None:
+                y = est / GB
+                top_values.append(y)
+                if xs:
+                    ax.plot([xs[-1], bad["resolution"]], [ys[-1], y], linestyle=":", color=colors[label])
+                ax.plot([bad["resolution"]], [y], marker=marker, markerfacecolor="none", markersize=9,
+                        mew=1.8, color=colors[label], linestyle="none")
+                ax.annotate(f"OOM, estimated\n{y:.1f} GB", (bad["resolution"], y), textcoords="offset points",
+                            xytext=(-8, 6), ha="right", fontsize=7.5, color=colors[label])
+            else:
+                no_fit.append((bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot))
+    if paper is not None and _paper_tiny_present(cells):
+        fitted = paper[paper["deit_ti_oom"] == 0]
+        ax.plot(fitted["resolution"], fitted["deit_ti_gb"], linestyle="--", linewidth=1.2, markerfacecolor="none",
+                label="DeiT-Ti (paper; OOM at 1248)", **_PAPER_STYLE["DeiT"])
+        ax.plot(paper["resolution"], paper["vim_ti_gb"], linestyle="--", linewidth=1.2, markerfacecolor="none",
+                label="Vim-Ti (paper)", **_PAPER_STYLE["Vim"])
+        top_values += list(paper["deit_ti_gb"].dropna()) + list(paper["vim_ti_gb"])
+    if card_memory:
+        y = card_memory / GB
+        ax.axhline(y, color=_OOM_COLOR, linestyle="-.", linewidth=1.2,
+                   label=f"card memory {y:.1f} GB ({gpu})")
+        top_values.append(y)
+    else:
+        ax.text(0.01, 0.98, "card memory unknown (env.json has no total memory)", transform=ax.transAxes,
+                va="top", fontsize=8, color=_OOM_COLOR)
+    ax.set_ylim(0, 1.12 * max(top_values) if top_values else 1)
+    for x, text, color, slot in no_fit:  # OOM without an estimate: drawn on the card line (needs more)
+        if text == "OOM" and card_memory:
+            ax.plot([x], [card_memory / GB], marker="x", markersize=9, mew=2.2, color=color, linestyle="none")
+            ax.annotate("OOM (not estimated)", (x, card_memory / GB), textcoords="offset points",
+                        xytext=(-6, 6 + 11 * slot), ha="right", fontsize=7.5, color=color, fontweight="bold")
+        else:
+            _mark_at_bottom(ax, x, text, color, slot, x == cells["resolution"].max())
+    ax.set_ylabel(f"peak memory (GB = 1e9 bytes), {metric}")
+    _resolution_axis(ax, cells)
+    ax.set_title(f"Peak GPU memory vs resolution on {gpu}\n{_condition_text(condition)}; "
+                 f"metric: {metric}; lower is better", fontsize=9)
+    ax.legend(fontsize=7.5, loc="upper left")
+    return _save(fig, out_dir, stem)
+
+
+def _estimate_for(estimates, cell, metric: str) -> float | None:
+    hit = estimates[(estimates["metric"] == metric) & (estimates["status"] == "estimated")
+                    & (estimates["model"] == cell["model"]) & (estimates["variant"] == cell["variant"])
+                    & (estimates["resolution"] == cell["resolution"]) & (estimates["batch"] == cell["batch"])
+                    & (estimates["precision"] == cell["precision"]) & (estimates["exec_mode"] == cell["exec_mode"])]
+    return None if hit.empty else float(hit["estimated_bytes"].iloc[0])
+
+
+@_with_rc
+def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims: tuple[float, float, int],
+                         out_dir: Path, stem: str) -> str:
+    """Two panels: Vim/DeiT speed ratio, and memory saving, against resolution."""
+    speed_claim, memory_claim, claim_resolution = claims
+    fig, axes = _figure(ncols=2, width=11.0, height=5.6)
+    ax_speed, ax_mem = axes[0]
+    has_value = ratios["speed_ratio"].notna() | ratios[f"saving_{metric}"].notna()
+    ratios = ratios[has_value]
+    pair_labels = sorted({_pair_label(r) for r in ratios.itertuples(index=False)})
+    colors = dict(zip(pair_labels, _pair_palette(len(pair_labels))))
+    resolutions = sorted(set(int(r) for r in ratios["resolution"]))
+    for label in pair_labels:
+        group = ratios[[_pair_label(r) == label for r in ratios.itertuples(index=False)]].sort_values("resolution")
+        marker = "o"
+        speed = group[group["speed_ratio"].notna()]
+        ax_speed.plot(speed["resolution"], speed["speed_ratio"], marker=marker, color=colors[label], label=label)
+        saving = group[f"saving_{metric}"] * 100
+        source = group[f"deit_mem_{metric}_source"]
+        measured = group[(source == "measured") & saving.notna()]
+        ax_mem.plot(measured["resolution"], measured[f"saving_{metric}"] * 100, marker=marker, color=colors[label],
+                    label=label)
+        est = group[(source == "estimated") & saving.notna()]
+        if not est.empty:
+            if not measured.empty:
+                last = measured.iloc[-1]
+                ax_mem.plot([last["resolution"], est["resolution"].iloc[0]],
+                            [last[f"saving_{metric}"] * 100, est[f"saving_{metric}"].iloc[0] * 100],
+                            linestyle=":", color=colors[label])
+            ax_mem.plot(est["resolution"], est[f"saving_{metric}"] * 100, marker=marker, markerfacecolor="none",
+                        markersize=9, mew=1.8, linestyle=":", color=colors[label],
+                        label=f"{label}: estimated (DeiT OOM)")
+    if paper is not None and ratios["vim_model"].eq("vim_tiny").any():
+        ax_speed.plot(paper["resolution"], paper["vim_ti_fps"] / paper["deit_ti_fps"], linestyle="--", color="0.3",
+                      marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
+        fitted = paper[paper["deit_ti_oom"] == 0]
+        ax_mem.plot(fitted["resolution"], 100 * (1 - fitted["vim_ti_gb"] / fitted["deit_ti_gb"]), linestyle="--",
+                    color="0.3", marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
+        ax_speed.plot([claim_resolution], [speed_claim], marker="*", markersize=13, color="gold", mec="black",
+                      linestyle="none", label=f"paper claim {speed_claim:g}x")
+        ax_mem.plot([claim_resolution], [100 * memory_claim], marker="*", markersize=13, color="gold", mec="black",
+                    linestyle="none", label=f"paper claim {100 * memory_claim:.1f}%")
+    ax_speed.axhline(1.0, color="black", linewidth=0.8)
+    ax_speed.set_ylabel("speed ratio: Vim images/s / DeiT images/s (x)")
+    ax_speed.set_title("Speed ratio (above 1: Vim faster)")
+    ax_mem.axhline(0.0, color="black", linewidth=0.8)
+    ax_mem.set_ylabel(f"memory saving: 1 - Vim / DeiT peak memory (%), {metric}")
+    ax_mem.set_title("Memory saving (above 0: Vim uses less)")
+    for ax in (ax_speed, ax_mem):
+        ax.set_xticks(resolutions)
+        ax.set_xlabel("image side (px)")
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    fig.suptitle(f"Vim vs DeiT on {gpu}, {_condition_text(condition)} (derived from measured values)")
+    return _save(fig, out_dir, stem)
+
+
+def _pair_label(r) -> str:
+    return f"{series_label(r.vim_model, r.vim_variant)} / {series_label(r.deit_model, r.deit_variant)}"
+
+
+def _pair_palette(n: int) -> list[str]:
+    base = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+    return [base[i % len(base)] for i in range(n)]
+
+
+@_with_rc
+def throughput_vs_batch(cells, precision: str, exec_mode: str, gpu: str, colors, out_dir: Path, stem: str) -> str:
+    """One panel per resolution; x = batch (log2), y = images/s."""
+    resolutions = sorted(set(int(r) for r in cells["resolution"]))
+    ncols = min(3, len(resolutions))
+    nrows = (len(resolutions) + ncols - 1) // ncols
+    fig, axes = _figure(ncols=ncols, nrows=nrows, width=4.2 * ncols, height=3.4 * nrows + 0.6)
+    for i, res in enumerate(resolutions):
+        ax = axes[i // ncols, i % ncols]
+        at = cells[cells["resolution"] == res]
+        for slot, (label, group) in enumerate(sorted(at.groupby("series"), key=lambda kv: kv[0])):
+            group = group.sort_values("batch")
+            ok = group[group["status"] == "ok"]
+            ax.plot(ok["batch"], ok["images_per_s"], marker="s" if label.startswith("DeiT") else "o",
+                    color=colors[label], label=label)
+            for _, bad in group[group["status"] != "ok"].iterrows():
+                _mark_at_bottom(ax, bad["batch"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
+                                bad["batch"] == at["batch"].max())
+        _reserve_bottom(ax, list(at.loc[at["status"] == "ok", "images_per_s"].astype(float)), log=False,
+                        fraction=0.2 if (at["status"] != "ok").any() else 0.0)
+        ax.set_xscale("log", base=2)
+        batches = sorted(set(int(b) for b in at["batch"]))
+        ax.set_xticks(batches)
+        ax.set_xticklabels([str(b) for b in batches])
+        ax.set_xlabel("batch size (images)")
+        ax.set_ylabel("images/s")
+        ax.set_title(f"{res} px")
+        ax.legend(fontsize=7)
+    for j in range(len(resolutions), nrows * ncols):
+        axes[j // ncols, j % ncols].set_visible(False)
+    fig.suptitle(f"Throughput vs batch size on {gpu}, {precision}, {exec_mode}")
+    return _save(fig, out_dir, stem)
+
+
+@_with_rc
+def compare_runs(matched, base_label: str, other_label: str, base_gpu: str, other_gpu: str,
+                 out_dir: Path, stem: str) -> str:
+    """Throughput ratio other/base per series against resolution, one line per condition."""
+    fig, axes = _figure(width=7.5)
+    ax = axes[0, 0]
+    keys = sorted({(s, int(b), p, e) for s, b, p, e in
+                   zip(matched["series"], matched["batch"], matched["precision"], matched["exec_mode"])})
+    palette = _pair_palette(len(keys))
+    for color, (series, batch, precision, exec_mode) in zip(palette, keys):
+        group = matched[(matched["series"] == series) & (matched["batch"] == batch)
+                        & (matched["precision"] == precision) & (matched["exec_mode"] == exec_mode)]
+        group = group[group["images_per_s_ratio"].notna()].sort_values("resolution")
+        marker = "s" if family_of_series(series) == "deit" else "o"
+        ax.plot(group["resolution"], group["images_per_s_ratio"], marker=marker, color=color,
+                label=f"{series}, {precision}, b{batch}, {exec_mode}")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("image side (px)")
+    ax.set_ylabel(f"throughput ratio: {other_label} / {base_label} (x)")
+    ax.set_title(f"{other_label} ({other_gpu}) vs {base_label} ({base_gpu})\nabove 1: {other_label} faster")
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, stem)
+
+
+def family_of_series(series: str) -> str:
+    return "deit" if series.startswith("DeiT") else "vim"
+
