@@ -26,7 +26,7 @@ from timm.layers import lecun_normal_, trunc_normal_
 from timm.models import register_model as timm_register_model
 
 from .registry import ModelSpec, register_model
-from .vim_mixer import BiMambaV2Mixer
+from .vim_mixer import BiMambaV2Mixer, at_least_fp32
 from .vim_scan_backends import SCAN_BACKENDS
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
@@ -50,7 +50,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor, out_dtype: torch.dtype | None = None) -> torch.Tensor:
-        y = F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps)
+        x32 = at_least_fp32(x)
+        y = F.rms_norm(x32, (x.shape[-1],), self.weight.to(x32.dtype), self.eps)
         return y.to(out_dtype or x.dtype)
 
 
@@ -82,7 +83,7 @@ class VimBlock(nn.Module):
         self.norm = RMSNorm(dim, eps=norm_eps)
 
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
-        residual = hidden.float() if residual is None else residual + hidden.float()
+        residual = at_least_fp32(hidden) if residual is None else residual + at_least_fp32(hidden)
         return self.mixer(self.norm(residual, out_dtype=hidden.dtype)), residual
 
 
@@ -147,9 +148,9 @@ class VisionMamba(nn.Module):
         for layer in self.layers:
             hidden, residual = layer(hidden, residual)
         if return_tokens:
-            return self.norm_f(residual + hidden.float(), out_dtype=hidden.dtype)
+            return self.norm_f(residual + at_least_fp32(hidden), out_dtype=hidden.dtype)
         # Only the cls token is read: add and normalise that one alone.
-        return self.norm_f(residual[:, c] + hidden[:, c].float(), out_dtype=hidden.dtype)
+        return self.norm_f(residual[:, c] + at_least_fp32(hidden[:, c]), out_dtype=hidden.dtype)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return features if pre_logits else self.head(features)

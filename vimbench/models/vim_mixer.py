@@ -71,9 +71,9 @@ def s4d_real_a_log(d_inner: int, d_state: int) -> torch.Tensor:
     return torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1)
 
 
-def _fp32(t: torch.Tensor) -> torch.Tensor:
-    """A, D and the dt bias go to the scan in fp32 (as in the official code); a float64
-    model (reference runs) keeps float64."""
+def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """fp32 for 16- and 32-bit tensors (A, D, dt bias, the residual stream, as in the
+    official code); float64 stays float64, for reference runs."""
     return t if t.dtype == torch.float64 else t.float()
 
 
@@ -151,10 +151,10 @@ class BiMambaV2Mixer(nn.Module):
             return t.transpose(1, 2)
 
         y = self._bidirectional_scan(
-            cl(u_f), cl(dt_f), -torch.exp(_fp32(self.A_log)), cl(b_f), cl(c_f),
-            _fp32(self.D), _fp32(self.dt_proj.bias),
-            cl(u_b), cl(dt_b), -torch.exp(_fp32(self.A_b_log)), cl(b_b), cl(c_b),
-            _fp32(self.D_b), _fp32(self.dt_proj_b.bias),
+            cl(u_f), cl(dt_f), -torch.exp(at_least_fp32(self.A_log)), cl(b_f), cl(c_f),
+            at_least_fp32(self.D), at_least_fp32(self.dt_proj.bias),
+            cl(u_b), cl(dt_b), -torch.exp(at_least_fp32(self.A_b_log)), cl(b_b), cl(c_b),
+            at_least_fp32(self.D_b), at_least_fp32(self.dt_proj_b.bias),
             cl(z), delta_softplus=True,
         )  # (batch, E, L)
         return cl(y)
@@ -173,7 +173,7 @@ class BiMambaV2Mixer(nn.Module):
         u = self._causal_conv1d_fn(x_cf, conv.weight.squeeze(1), conv.bias, activation="silu")
         dt, b, c = self._ssm_inputs(u.transpose(1, 2), x_proj, dt_proj)
         return self._selective_scan_fn(
-            u, dt.transpose(1, 2).contiguous(), -torch.exp(_fp32(a_log)),
-            b.transpose(1, 2).contiguous(), c.transpose(1, 2).contiguous(), _fp32(d),
-            z=z_cf, delta_bias=_fp32(dt_proj.bias), delta_softplus=True,
+            u, dt.transpose(1, 2).contiguous(), -torch.exp(at_least_fp32(a_log)),
+            b.transpose(1, 2).contiguous(), c.transpose(1, 2).contiguous(), at_least_fp32(d),
+            z=z_cf, delta_bias=at_least_fp32(dt_proj.bias), delta_softplus=True,
         )

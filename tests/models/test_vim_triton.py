@@ -1,0 +1,48 @@
+"""The `triton` scan backend against the `torch` reference on a whole (small) Vim forward.
+
+On the CPU the kernel runs under TRITON_INTERPRET=1 (set by tests/conftest.py); on a GPU
+the same test runs on CUDA.  The GPU check at the real sizes (Vim-Ti at 224 and 1248) is
+test_vim_gpu.py.
+"""
+
+import pytest
+import torch
+
+from test_vim_common import assert_close, randomize_, tiny_vim
+
+try:
+    from vimbench.kernels.selective_scan import bidirectional_scan_fn  # noqa: F401
+    _KERNEL_MISSING = None
+except ImportError as err:
+    _KERNEL_MISSING = f"vimbench.kernels.selective_scan.bidirectional_scan_fn is not importable yet ({err})"
+
+needs_kernel = pytest.mark.skipif(_KERNEL_MISSING is not None, reason=_KERNEL_MISSING or "")
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TOL = {torch.float32: 1e-4, torch.bfloat16: 2e-2}
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@torch.no_grad()
+def test_triton_backend_matches_torch_backend_on_full_forward(dtype):
+    ref = tiny_vim(img_size=48, scan_backend="torch")  # 9 patches + cls = 10 tokens
+    randomize_(ref, scale=0.1)
+    tri = tiny_vim(img_size=48, scan_backend="triton")
+    tri.load_state_dict(ref.state_dict())
+    ref, tri = ref.to(DEVICE, dtype), tri.to(DEVICE, dtype)
+    x = torch.randn(2, 3, 48, 48, device=DEVICE, dtype=dtype)
+    want, got = ref.forward_features(x, return_tokens=True), tri.forward_features(x, return_tokens=True)
+    assert got.dtype == dtype
+    assert_close(f"tokens {dtype}", want, got, TOL[dtype])
+    assert_close(f"features {dtype}", ref.forward_features(x), tri.forward_features(x), TOL[dtype])
+
+
+def test_triton_backend_is_recorded_or_clearly_missing():
+    if _KERNEL_MISSING is not None:
+        with pytest.raises(ImportError, match="scan_backend='triton' needs .*bidirectional_scan_fn"):
+            tiny_vim(scan_backend="triton")
+    else:
+        model = tiny_vim(scan_backend="triton")
+        assert model.scan_backend == "triton"
+        assert {layer.mixer.scan_backend for layer in model.layers} == {"triton"}
