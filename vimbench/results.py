@@ -40,6 +40,7 @@ class Row:
     precision: str                    # fp32 | tf32 | amp-fp16 | amp-bf16 | fp16 | bf16
     exec_mode: str = "eager"          # eager | cuda_graph | compile
     purpose: str = "measure"          # "measure" | "oom_estimate" (smaller-batch probe of an OOM cell)
+    repeat: int = 0                   # index of this measurement when a suite repeats every cell
     tokens: int | None = None         # sequence length the model sees (patches + cls)
     attention: str | None = None      # DeiT attention kernel, None for Vim
     scan_backend: str | None = None   # Vim scan backend actually used, None for DeiT
@@ -55,6 +56,7 @@ class Row:
     latency_ms_p10: float | None = None
     latency_ms_p90: float | None = None
     latency_cv: float | None = None   # std / mean of samples
+    high_cv: bool | None = None       # latency_cv > 5%: the median is not to be trusted alone
     images_per_s: float | None = None  # batch / median latency
     first_call_ms: float | None = None
     warmup_iters: int | None = None
@@ -64,17 +66,22 @@ class Row:
     mem_max_allocated_bytes: int | None = None
     mem_max_reserved_bytes: int | None = None
     mem_nvml_process_bytes: int | None = None
+    mem_nvml_source: str | None = None  # "nvml_process" | "nvml_device_used" (per-process figure not visible)
     mem_weights_bytes: int | None = None
     # --- energy and telemetry (NVML) ---
     energy_j_per_image: float | None = None
     images_per_joule: float | None = None
+    energy_source: str | None = None  # "nvml_energy_counter" | "integrated_power_samples"
     telemetry_before: dict[str, Any] = field(default_factory=dict)
     telemetry_after: dict[str, Any] = field(default_factory=dict)
+    telemetry_during: dict[str, Any] = field(default_factory=dict)  # sampled over the timed loop
     throttled: bool | None = None
     # --- conditions ---
     device: str | None = None         # "cuda" | "cpu"
     gpu_name: str | None = None
     tf32: bool | None = None
+    param_dtype: str | None = None    # dtype of weights and inputs
+    autocast_dtype: str | None = None # autocast target, None when autocast is off
     torch_version: str | None = None
     triton_version: str | None = None
     timm_version: str | None = None
