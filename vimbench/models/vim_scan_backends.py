@@ -14,7 +14,6 @@ starts, and there is no silent fallback to a slower path.
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 SCAN_BACKENDS = ("torch", "triton", "mamba_ssm")
@@ -47,23 +46,8 @@ def load_bidirectional_scan(name: str) -> Callable:
                 "scan_backend='triton' needs vimbench.kernels.selective_scan.bidirectional_scan_fn, "
                 f"which could not be imported ({err}); use scan_backend='torch' meanwhile"
             ) from err
-        return _on_device_or_interpreter(bidirectional_scan_fn)
+        return bidirectional_scan_fn  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)
     raise ValueError(f"scan_backend {name!r} has no flip-free scan pair; use load_mamba_ssm_ops()")
-
-
-def _on_device_or_interpreter(scan: Callable) -> Callable:
-    """Triton kernels run on CUDA tensors, or on CPU tensors only under TRITON_INTERPRET=1."""
-
-    def scan_on_supported_device(u, *args, **kwargs):
-        if u.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            raise RuntimeError(
-                f"scan_backend='triton' got tensors on {u.device}; move the model and inputs to a CUDA "
-                "device, or use scan_backend='torch' on the CPU (or set TRITON_INTERPRET=1 before "
-                "importing vimbench, for slow exact interpretation)"
-            )
-        return scan(u, *args, **kwargs)
-
-    return scan_on_supported_device
 
 
 def load_mamba_ssm_ops() -> tuple[Callable, Callable]:
