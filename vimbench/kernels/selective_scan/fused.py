@@ -1,0 +1,252 @@
+"""Public Triton selective scan: `selective_scan_fn` (one direction, mamba_ssm semantics)
+and `bidirectional_scan_fn` (the Vim v2 pair, flip-free, gate fused).  Inference only.
+
+Shapes (any strides; (batch, L, dim)-contiguous memory viewed as (batch, dim, L) is the
+fast layout and is never copied):
+    u, delta, z : (batch, dim, L)   fp32 | fp16 | bf16 (one dtype)
+    A           : (dim, N)          fp32, N in 1..64
+    B, C        : (batch, N, L)     fp32 | fp16 | bf16
+    D, delta_bias : (dim,)          floating (read as fp32)
+The output has u's dtype and u's memory layout; the state is fp32.  The kernels and the
+choice between the direct and the chunked scheme are in `triton_kernels.py`; the exact
+reference is `reference.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+
+from . import triton_kernels as K
+
+_IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+MAX_N = 64
+MAX_SEGMENTS = 128  # the carry kernel holds every segment of a column in registers
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """How one call is cut into programs.  `scheme` is "direct" (one program scans the
+    whole sequence of its channel block) or "chunked" (segments of `seg_len` steps
+    scanned in parallel, three launches)."""
+
+    scheme: str
+    block_d: int
+    num_warps: int
+    steps_per_group: int  # T: loads of T steps are issued together, T steps unrolled
+    seg_len: int  # == L for "direct"
+
+    def n_seg(self, L: int) -> int:
+        return max(1, triton.cdiv(L, self.seg_len))
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
+              scheme: str = "auto", seg_len: int | None = None) -> ScanPlan:
+    """Pick the scheme and block sizes for one shape.
+
+    The direct scheme does N exponentials per (b, d, t), the chunked one 2N but runs
+    segments in parallel; direct wins once there are enough (batch, channel-block)
+    programs to keep every SM sub-partition busy, which is what the threshold measures.
+    """
+    if scheme not in ("auto", "direct", "chunked"):
+        raise ValueError(f"scheme must be 'auto', 'direct' or 'chunked', got {scheme!r}")
+    n_sm = 4 if device.type != "cuda" else _sm_count(device.index or 0)
+    T = 8
+    block_d, num_warps = 32, 1
+    direct_programs = batch * triton.cdiv(dim, block_d)
+    if scheme == "auto":
+        scheme = "direct" if direct_programs >= 8 * n_sm or L <= 4 * T else "chunked"
+    if scheme == "direct":
+        return ScanPlan("direct", block_d, num_warps, T, max(L, 1))
+    if seg_len is None:
+        # enough segments for ~16 programs per SM, each at least a few groups long
+        want_seg = max(1, (16 * n_sm) // max(direct_programs, 1))
+        seg_len = max(4 * T, triton.cdiv(L, want_seg))
+    seg_len = max(T, triton.cdiv(seg_len, T) * T)
+    seg_len = max(seg_len, triton.cdiv(L, MAX_SEGMENTS))
+    return ScanPlan("chunked", block_d, num_warps, T, seg_len)
+
+
+# ---------------------------------------------------------------- input validation
+
+def _check_tensor(name, x, shape, dtypes, device):
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
+    if x.dtype not in dtypes:
+        allowed = ", ".join(str(d).replace("torch.", "") for d in dtypes)
+        raise ValueError(f"{name} has dtype {x.dtype}; allowed: {allowed}")
+    if x.device != device:
+        raise ValueError(f"{name} is on {x.device} but u is on {device}; all inputs must share a device")
+
+
+def _check_common(u, delta, A, B, C, D, z, delta_bias, suffix=""):
+    if not isinstance(u, torch.Tensor) or u.dim() != 3:
+        raise ValueError(f"u{suffix} must be a 3-d tensor (batch, dim, L), got "
+                         f"{getattr(u, 'shape', type(u).__name__)}")
+    if u.dtype not in _IO_DTYPES:
+        raise ValueError(f"u{suffix} has dtype {u.dtype}; allowed: float32, float16, bfloat16")
+    device = u.device
+    if device.type != "cuda" and not _interpreting():
+        raise ValueError(f"u{suffix} is on {device}: the Triton scan needs CUDA tensors "
+                         "(or TRITON_INTERPRET=1 set before importing vimbench, for the CPU interpreter)")
+    batch, dim, L = u.shape
+    if not isinstance(A, torch.Tensor) or A.dim() != 2 or A.shape[0] != dim:
+        raise ValueError(f"A{suffix} must have shape (dim={dim}, N), got {getattr(A, 'shape', None)}")
+    N = A.shape[1]
+    if not 1 <= N <= MAX_N:
+        raise ValueError(f"A{suffix} has N={N} states; supported: 1..{MAX_N}")
+    _check_tensor(f"A{suffix}", A, (dim, N), (torch.float32,), device)
+    _check_tensor(f"delta{suffix}", delta, (batch, dim, L), (u.dtype,), device)
+    _check_tensor(f"B{suffix}", B, (batch, N, L), _IO_DTYPES, device)
+    _check_tensor(f"C{suffix}", C, (batch, N, L), _IO_DTYPES, device)
+    floats = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+    if D is not None:
+        _check_tensor(f"D{suffix}", D, (dim,), floats, device)
+    if delta_bias is not None:
+        _check_tensor(f"delta_bias{suffix}", delta_bias, (dim,), floats, device)
+    if z is not None:
+        _check_tensor("z", z, (batch, dim, L), (u.dtype,), device)
+    return batch, dim, L, N
+
+
+def _check_no_grad(*tensors):
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors):
+        raise ValueError("the Triton selective scan is inference-only (no backward pass): call it under "
+                         "torch.no_grad() or torch.inference_mode(), or detach the inputs")
+
+
+def _empty_like_layout(u: torch.Tensor) -> torch.Tensor:
+    """An output of u's shape and dtype, laid out like u: (batch, L, dim)-contiguous when the
+    channel dim of u is the dense one (the Linear-layer layout), else (batch, dim, L)."""
+    batch, dim, L = u.shape
+    if u.stride(1) <= u.stride(2) and dim > 1:
+        return torch.empty(batch, L, dim, dtype=u.dtype, device=u.device).transpose(1, 2)
+    return torch.empty(batch, dim, L, dtype=u.dtype, device=u.device)
+
+
+def _fp32_or_none(x):
+    return None if x is None else x.to(torch.float32)
+
+
+def _strides3(x):
+    return (x.stride(0), x.stride(1), x.stride(2))
+
+
+# ---------------------------------------------------------------- public functions
+
+def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
+                      return_last_state=False, reverse=False, *, scheme="auto", seg_len=None):
+    """Selective scan with mamba_ssm's `selective_scan_fn` semantics (see reference.py),
+    plus `reverse=True` to scan from t = L-1 down to 0.  Returns `out` or
+    `(out, last_state)` with last_state (batch, dim, N) fp32.  `scheme` / `seg_len`
+    override the per-shape plan (tests use them to force the chunked path)."""
+    batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias)
+    _check_no_grad(u, delta, A, B, C, D, z, delta_bias)
+    out = _empty_like_layout(u)
+    NP = triton.next_power_of_2(N)
+    plan = plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
+    n_seg = plan.n_seg(L)
+    state = torch.empty(batch, 1, n_seg + 1, NP, dim, dtype=torch.float32, device=u.device)
+    D = _fp32_or_none(D)
+    delta_bias = _fp32_or_none(delta_bias)
+    if L == 0 or batch == 0 or dim == 0:
+        state.zero_()
+        return (out, state[:, 0, 0, :N].transpose(1, 2).contiguous()) if return_last_state else out
+    dtsum = torch.empty(batch, 1, n_seg, dim, dtype=torch.float32, device=u.device)
+    zz = z if z is not None else u
+    args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A,
+            zz, out, state, dtsum, L, dim, N, plan.seg_len, n_seg,
+            *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1),
+            *_strides3(B), *_strides3(C), *_strides3(zz), *_strides3(out))
+    flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
+                 SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, NP=NP,
+                 T=plan.steps_per_group, FAST_EXP=not _interpreting(), num_warps=plan.num_warps)
+    grid_d = triton.cdiv(dim, plan.block_d)
+    if plan.scheme == "direct":
+        K._selective_scan_kernel[(grid_d, batch, 1)](
+            *args, PASS=0, HAS_Z=z is not None, Y_MODE=1, STORE_FINAL=bool(return_last_state), **flags)
+    else:
+        K._selective_scan_kernel[(grid_d, batch, n_seg)](
+            *args, PASS=1, HAS_Z=False, Y_MODE=0, STORE_FINAL=False, **flags)
+        _carry(state, dtsum, A, A, dim, N, n_seg, NP, ndir=1, reverse=bool(reverse))
+        K._selective_scan_kernel[(grid_d, batch, n_seg)](
+            *args, PASS=2, HAS_Z=z is not None, Y_MODE=1, STORE_FINAL=False, **flags)
+    if not return_last_state:
+        return out
+    final_slot = 0 if reverse else n_seg
+    return out, state[:, 0, final_slot, :N].transpose(1, 2).contiguous()
+
+
+def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
+                          u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b,
+                          z, delta_softplus=True, *, scheme="auto", seg_len=None):
+    """The Vim v2 scan pair `(y_fwd + y_bwd) / 2 * silu(z)` in one pass over memory (same
+    semantics as `reference.bidirectional_scan_ref`).  The backward direction (suffix
+    `_b`) takes its tensors in the original token order and scans t = L-1..0; nothing is
+    flipped and no ungated output is written.  D / delta_bias (either direction) may be
+    None.  Output in u's dtype and layout."""
+    batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias)
+    if z is None:
+        raise ValueError("z is required: the bidirectional scan fuses the silu(z) gate")
+    _check_common(u_b, delta_b, A_b, B_b, C_b, D_b, None, delta_bias_b, suffix="_b")
+    if tuple(u_b.shape) != tuple(u.shape) or u_b.dtype != u.dtype or u_b.device != u.device:
+        raise ValueError(f"u_b must match u in shape, dtype and device: u {tuple(u.shape)} {u.dtype} "
+                         f"{u.device}, u_b {tuple(u_b.shape)} {u_b.dtype} {u_b.device}")
+    if A_b.shape[1] != N:
+        raise ValueError(f"A_b has N={A_b.shape[1]} states but A has N={N}; both directions need the same N")
+    if (D is None) != (D_b is None) or (delta_bias is None) != (delta_bias_b is None):
+        raise ValueError("D/D_b and delta_bias/delta_bias_b must be given for both directions or neither")
+    _check_no_grad(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z)
+    out = _empty_like_layout(u)
+    if L == 0 or batch == 0 or dim == 0:
+        return out
+    NP = triton.next_power_of_2(N)
+    plan = plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
+    n_seg = plan.n_seg(L)
+    state = torch.empty(batch, 2, n_seg + 1, NP, dim, dtype=torch.float32, device=u.device)
+    dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
+    D, D_b = _fp32_or_none(D), _fp32_or_none(D_b)
+    delta_bias, delta_bias_b = _fp32_or_none(delta_bias), _fp32_or_none(delta_bias_b)
+    args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A,
+            u_b, delta_b, A_b, B_b, C_b, D_b if D_b is not None else A,
+            delta_bias_b if delta_bias_b is not None else A,
+            z, out, state, dtsum, L, dim, N, plan.seg_len, n_seg,
+            *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B), *_strides3(C),
+            *_strides3(u_b), *_strides3(delta_b), A_b.stride(0), A_b.stride(1),
+            *_strides3(B_b), *_strides3(C_b), *_strides3(z), *_strides3(out))
+    flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
+                 BLOCK_D=plan.block_d, NP=NP, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
+                 num_warps=plan.num_warps)
+    grid_d = triton.cdiv(dim, plan.block_d)
+    if plan.scheme == "direct":
+        K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
+    else:
+        K._bidirectional_scan_kernel[(grid_d, batch, 2 * n_seg)](*args, PASS=1, **flags)
+        _carry(state, dtsum, A, A_b, dim, N, n_seg, NP, ndir=2, reverse=False)
+        K._bidirectional_scan_kernel[(grid_d, batch, n_seg)](*args, PASS=2, **flags)
+    return out
+
+
+def _carry(state, dtsum, A, A1, dim, N, n_seg, NP, ndir, reverse):
+    batch = state.shape[0]
+    nseg_p = max(2, triton.next_power_of_2(n_seg))
+    block_f = 32
+    grid = (triton.cdiv(NP * dim, block_f), batch * ndir)
+    K._carry_kernel[grid](state, dtsum, A, A1, dim, N, n_seg,
+                          A.stride(0), A.stride(1), A1.stride(0), A1.stride(1),
+                          NDIR=ndir, REVERSE=reverse, NP=NP, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=1)
