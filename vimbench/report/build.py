@@ -21,7 +21,7 @@ from vimbench.report.load import Run, load_runs
 from vimbench.report.markdown import fmt, fmt_gb, fmt_ips, fmt_pct, fmt_ratio, is_missing, table
 from vimbench.report.names import GB, MEMORY_METRICS, series_label
 from vimbench.report.paper import PAPER_CITATION, load_paper_figure1
-from vimbench.report.tables import at_condition, conditions, measured_cells, ratio_table
+from vimbench.report.tables import at_condition, conditions, measured_cells, measured_rows, ratio_table
 
 REPORT_FILE = "report.md"
 HIGH_CV = 0.05
@@ -30,18 +30,20 @@ HIGH_CV = 0.05
 @dataclass
 class Analysis:
     run: Run
-    cells: object        # DataFrame of measure rows
+    rows: object         # DataFrame of measure rows (repeats kept)
+    cells: object        # DataFrame, one row per cell (median of repeats)
     estimates: object    # DataFrame from estimate_oom_cells
     ratios: object       # DataFrame from ratio_table
     claims: list
 
 
 def analyse(run: Run, metric: str) -> Analysis:
+    rows = measured_rows(run.frame)
     cells = measured_cells(run.frame)
     estimates = estimate_oom_cells(run.frame)
     ratios = ratio_table(cells, estimates)
     card_memory, _ = run.gpu_total_memory
-    return Analysis(run, cells, estimates, ratios, claims_mod.claim_rows(ratios, card_memory, metric))
+    return Analysis(run, rows, cells, estimates, ratios, claims_mod.claim_rows(ratios, card_memory, metric))
 
 
 def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated") -> Path:
@@ -56,7 +58,7 @@ def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
     multi = len(runs) > 1
     parts = [_title(runs), _reading_guide(metric)]
     for c in comparisons:
-        parts.append(_comparison_section(c, out_dir))
+        parts.append(_comparison_section(c, out_dir, metric, analyses))
     for a in analyses:
         prefix = f"{_safe(a.run.label)}_" if multi else ""
         parts.append(_run_section(a, out_dir, prefix, metric, paper, level=3 if multi else 2, titled=multi))
@@ -131,7 +133,7 @@ def _heading(level: int, text: str) -> str:
 
 def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, level: int, titled: bool) -> str:
     run = a.run
-    parts = [_heading(level - 1, f"Run {run.label}")] if titled else []
+    parts = [_heading(level - 1, f"Run: {run.label}")] if titled else []
     parts.append(_run_header(run, out_dir))
     parts.append(_heading(level, "Claims: 2.8x faster, 86.8% less memory at 1248 px (Vim-Ti vs DeiT-Ti)"))
     parts.append(_claims_md(a, metric))
@@ -179,7 +181,7 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
         parts += [_image(stem, "throughput vs batch") for stem in batch_plots]
 
     parts.append(_heading(level, "All measured cells"))
-    parts.append(_cells_md(a.cells))
+    parts.append(_cells_md(a.rows))
     notes = _notes(a)
     if notes:
         parts.append(_heading(level, "Notes and warnings"))
@@ -371,20 +373,23 @@ def _batch_plots(a: Analysis, gpu: str, colors, out_dir: Path, prefix: str) -> l
     return stems
 
 
-def _cells_md(cells) -> str:
-    rows = []
-    for r in cells.itertuples(index=False):
+def _cells_md(rows) -> str:
+    repeated = bool((rows["repeat"].fillna(0) > 0).any())
+    out = []
+    for r in rows.itertuples(index=False):
         cv = r.latency_cv
-        rows.append([series_label(r.model, r.variant), r.resolution, fmt(r.tokens, ".0f", "-"), r.batch,
-                     r.precision, r.exec_mode, "OOM" if r.status == "oom" else r.status,
-                     fmt_ips(r.images_per_s, "-"), fmt(r.latency_ms_median, ".2f", "-"),
-                     f"{fmt(r.latency_ms_p10, '.2f', '-')} / {fmt(r.latency_ms_p90, '.2f', '-')}",
-                     fmt_pct(cv, "-") + (" (high)" if not is_missing(cv) and cv > HIGH_CV else ""),
-                     fmt_gb(r.mem_max_allocated_bytes, "-"), fmt_gb(r.mem_max_reserved_bytes, "-"),
-                     fmt_gb(r.mem_nvml_process_bytes, "-"), fmt(r.energy_j_per_image, ".3f", "-")])
-    return table(["model (variant)", "px", "tokens", "batch", "precision", "exec", "status", "images/s",
-                  "median ms", "p10 / p90 ms", "CV", "allocated GB", "reserved GB", "NVML GB", "J/image"],
-                 rows, "lrrrlllrrrrrrrr")
+        out.append([series_label(r.model, r.variant), r.resolution, fmt(r.tokens, ".0f", "-"), r.batch,
+                    r.precision, r.exec_mode, *([r.repeat] if repeated else []),
+                    "OOM" if r.status == "oom" else r.status,
+                    fmt_ips(r.images_per_s, "-"), fmt(r.latency_ms_median, ".2f", "-"),
+                    f"{fmt(r.latency_ms_p10, '.2f', '-')} / {fmt(r.latency_ms_p90, '.2f', '-')}",
+                    fmt_pct(cv, "-") + (" (high)" if not is_missing(cv) and cv > HIGH_CV else ""),
+                    fmt_gb(r.mem_max_allocated_bytes, "-"), fmt_gb(r.mem_max_reserved_bytes, "-"),
+                    fmt_gb(r.mem_nvml_process_bytes, "-"), fmt(r.energy_j_per_image, ".3f", "-")])
+    header = ["model (variant)", "px", "tokens", "batch", "precision", "exec", *(["repeat"] if repeated else []),
+              "status", "images/s", "median ms", "p10 / p90 ms", "CV", "allocated GB", "reserved GB", "NVML GB",
+              "J/image"]
+    return table(header, out, "lrrrll" + ("r" if repeated else "") + "lrrrrrrrr")
 
 
 def _notes(a: Analysis) -> list[str]:
@@ -393,35 +398,53 @@ def _notes(a: Analysis) -> list[str]:
         notes.append(f"{len(run.torn_lines)} torn line(s) in results.jsonl skipped (lines "
                      f"{', '.join(map(str, run.torn_lines))}): a run killed mid-write; `vimbench run --resume` "
                      "re-runs those cells.")
+    repeated = a.cells[a.cells["n_repeats"] > 1]
+    if len(repeated):
+        notes.append(f"{len(repeated)} cell(s) were measured {int(repeated['n_repeats'].min())}-"
+                     f"{int(repeated['n_repeats'].max())} times (suite option `repeats`): tables, ratios and plots "
+                     "use the median of the ok repeats (derived); the all-cells table lists every repeat.")
     if run.duplicates_dropped:
         notes.append(f"{run.duplicates_dropped} earlier duplicate row(s) of the same cell replaced by the later one.")
-    errors = a.cells[a.cells["status"] == "error"]
+    errors = a.rows[a.rows["status"] == "error"]
     for r in errors.itertuples(index=False):
         message = (r.error or "no message").strip().splitlines()
         notes.append(f"error: {series_label(r.model, r.variant)} {r.resolution} px, batch {r.batch}, "
                      f"{r.precision}, {r.exec_mode}: {message[-1][:200] if message else ''}")
-    cv = a.cells["latency_cv"].astype(float)
-    high = a.cells[cv > HIGH_CV]
+    cv = a.rows["latency_cv"].astype(float)
+    high = a.rows[cv > HIGH_CV]
     if len(high):
         notes.append(f"{len(high)} cell(s) with latency CV above {HIGH_CV:.0%}: their timings are noisy.")
-    throttled = a.cells[a.cells["throttled"].fillna(False).astype(bool)]
+    throttled = a.rows[a.rows["throttled"].fillna(False).astype(bool)]
     if len(throttled):
         notes.append(f"{len(throttled)} cell(s) ran while the GPU reported throttling.")
     return notes
 
 
-def _comparison_section(comparison, out_dir: Path) -> str:
+def _comparison_section(comparison, out_dir: Path, metric: str, analyses: list[Analysis]) -> str:
     base, other, matched, only_base, only_other = comparison
+    column = MEMORY_METRICS[metric][0]
     stem = plots.compare_runs(matched, base.label, other.label, base.gpu_name, other.gpu_name, out_dir,
                               f"compare_{_safe(other.label)}_vs_{_safe(base.label)}")
     rows = []
-    for r in matched.itertuples(index=False):
-        rows.append([r.series, r.resolution, r.batch, r.precision, r.exec_mode,
-                     _status_or(r.status_base, fmt_ips(r.images_per_s_base)),
-                     _status_or(r.status_other, fmt_ips(r.images_per_s_other)), fmt_ratio(r.images_per_s_ratio, "-"),
-                     _status_or(r.status_base, fmt_gb(r.mem_max_allocated_bytes_base)),
-                     _status_or(r.status_other, fmt_gb(r.mem_max_allocated_bytes_other)),
-                     fmt_ratio(r.mem_max_allocated_bytes_ratio, "-")])
+    for r in matched.to_dict("records"):
+        rows.append([r["series"], r["resolution"], r["batch"], r["precision"], r["exec_mode"],
+                     _status_or(r["status_base"], fmt_ips(r["images_per_s_base"])),
+                     _status_or(r["status_other"], fmt_ips(r["images_per_s_other"])),
+                     fmt_ratio(r["images_per_s_ratio"], "-"),
+                     _status_or(r["status_base"], fmt_gb(r[f"{column}_base"], "-")),
+                     _status_or(r["status_other"], fmt_gb(r[f"{column}_other"], "-")),
+                     fmt_ratio(r[f"{column}_ratio"], "-")])
+    claim_rows = []
+    for order, a in enumerate(x for x in analyses if x.run.label in (base.label, other.label)):
+        for c in a.claims:
+            measured = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
+            if c.verdict.endswith("(estimated)"):
+                measured += " (estimated)"
+            key = (c.claim != "speed", c.deit_variant, c.vim_variant, c.precision, c.batch or 0, c.exec_mode, order)
+            claim_rows.append((key, [c.claim, c.deit_variant, c.vim_variant or "-", c.precision or "-",
+                                     fmt(c.batch, "d", "-"), c.exec_mode or "-", a.run.label, a.run.gpu_name,
+                                     measured, f"**{c.verdict}**"]))
+    claim_rows = [row for _, row in sorted(claim_rows, key=lambda kv: kv[0])]
     lines = [
         f"## Comparison: {other.label} vs {base.label}",
         "",
@@ -432,10 +455,15 @@ def _comparison_section(comparison, out_dir: Path) -> str:
         f"{other.label}. Runs on different cards or days are weak evidence for small differences.",
         "",
         table(["model (variant)", "px", "batch", "precision", "exec", f"{base.label} images/s",
-               f"{other.label} images/s", "throughput ratio", f"{base.label} allocated GB",
-               f"{other.label} allocated GB", "memory ratio"], rows, "lrrllrrrrrr"),
+               f"{other.label} images/s", "throughput ratio (derived)", f"{base.label} GB ({metric})",
+               f"{other.label} GB ({metric})", "memory ratio (derived)"], rows, "lrrllrrrrrr"),
         "",
         _image(stem, "throughput ratio between runs"),
+        "",
+        "The claims in both runs (details in each run's section):",
+        "",
+        table(["claim", "DeiT-Ti attention", "Vim-Ti backend", "precision", "batch", "exec", "run", "card",
+               "measured (derived)", "verdict"], claim_rows),
     ]
     return "\n".join(lines)
 

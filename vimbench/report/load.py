@@ -17,7 +17,7 @@ from vimbench.results import RESULTS_FILE, SCHEMA_VERSION, SchemaError, read_row
 
 # What makes two rows the same measurement; a later duplicate (a re-run) replaces an earlier one.
 CELL_KEYS = ["model", "variant", "resolution", "batch", "precision", "exec_mode"]
-ROW_KEYS = CELL_KEYS + ["purpose"]
+ROW_KEYS = CELL_KEYS + ["purpose", "repeat"]
 
 # env.json is written by the harness; these are the places its total GPU memory may live (bytes).
 _TOTAL_MEMORY_KEYS = ("gpu_total_memory_bytes", "total_memory_bytes", "memory_total_bytes", "total_memory")

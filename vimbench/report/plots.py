@@ -178,7 +178,8 @@ def memory_vs_resolution(cells, condition, gpu: str, card_memory: int | None, me
                 ax.plot([bad["resolution"]], [y], marker=marker, markerfacecolor="none", markersize=9,
                         mew=1.8, color=colors[label], linestyle="none")
                 ax.annotate(f"OOM, estimated\n{y:.1f} GB", (bad["resolution"], y), textcoords="offset points",
-                            xytext=(-8, 6), ha="right", fontsize=7.5, color=colors[label])
+                            xytext=(-8, 6), ha="right", fontsize=7.5, color=colors[label],
+                            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
             else:
                 no_fit.append((bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot))
     if paper is not None and _paper_tiny_present(cells):
@@ -322,27 +323,26 @@ def throughput_vs_batch(cells, precision: str, exec_mode: str, gpu: str, colors,
 @_with_rc
 def compare_runs(matched, base_label: str, other_label: str, base_gpu: str, other_gpu: str,
                  out_dir: Path, stem: str) -> str:
-    """Throughput ratio other/base per series against resolution, one line per condition."""
+    """Throughput ratio other/base per series against resolution, one line per series and condition."""
     fig, axes = _figure(width=7.5)
     ax = axes[0, 0]
+    colors = series_colors(list(matched["series"]))
     keys = sorted({(s, int(b), p, e) for s, b, p, e in
                    zip(matched["series"], matched["batch"], matched["precision"], matched["exec_mode"])})
-    palette = _pair_palette(len(keys))
-    for color, (series, batch, precision, exec_mode) in zip(palette, keys):
+    styles = ["-", "--", ":", "-."]
+    conds = sorted({k[1:] for k in keys})
+    for series, batch, precision, exec_mode in keys:
         group = matched[(matched["series"] == series) & (matched["batch"] == batch)
                         & (matched["precision"] == precision) & (matched["exec_mode"] == exec_mode)]
         group = group[group["images_per_s_ratio"].notna()].sort_values("resolution")
-        marker = "s" if family_of_series(series) == "deit" else "o"
-        ax.plot(group["resolution"], group["images_per_s_ratio"], marker=marker, color=color,
-                label=f"{series}, {precision}, b{batch}, {exec_mode}")
+        ax.plot(group["resolution"], group["images_per_s_ratio"], marker="s" if series.startswith("DeiT") else "o",
+                color=colors[series], linestyle=styles[conds.index((batch, precision, exec_mode)) % len(styles)],
+                label=f"{series}, {precision}, batch {batch}, {exec_mode}")
     ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(sorted(set(int(r) for r in matched["resolution"])))
     ax.set_xlabel("image side (px)")
     ax.set_ylabel(f"throughput ratio: {other_label} / {base_label} (x)")
-    ax.set_title(f"{other_label} ({other_gpu}) vs {base_label} ({base_gpu})\nabove 1: {other_label} faster")
+    ax.set_title(f"Throughput of {other_label} ({other_gpu}) over {base_label} ({base_gpu})\n"
+                 f"above 1: {other_label} faster; derived from measured images/s")
     ax.legend(fontsize=7)
     return _save(fig, out_dir, stem)
-
-
-def family_of_series(series: str) -> str:
-    return "deit" if series.startswith("DeiT") else "vim"
-

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vimbench.report.load import CELL_KEYS
 from vimbench.report.names import MEMORY_METRICS, counterpart, family, series_label
 
 CONDITION_KEYS = ["batch", "precision", "exec_mode"]
@@ -20,12 +21,38 @@ CELL_COLUMNS = [
 ]
 
 
-def measured_cells(frame):
-    """Measure rows (probes excluded), sorted for reading, with a display `series` column."""
+# Values that are summarised by their median when a suite repeats a cell (suite option `repeats`).
+REPEAT_MEDIAN_COLUMNS = [
+    "images_per_s", "latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_cv",
+    "mem_max_allocated_bytes", "mem_max_reserved_bytes", "mem_nvml_process_bytes", "energy_j_per_image",
+]
+
+
+def measured_rows(frame):
+    """Every measure row (probes excluded, repeats kept), sorted for reading, with a `series` column."""
     cells = frame[frame["purpose"] == "measure"].copy()
     cells["series"] = [series_label(m, v) for m, v in zip(cells["model"], cells["variant"])]
-    return cells.sort_values(["precision", "exec_mode", "batch", "model", "variant", "resolution"],
+    return cells.sort_values(["precision", "exec_mode", "batch", "model", "variant", "resolution", "repeat"],
                              kind="stable").reset_index(drop=True)
+
+
+def measured_cells(frame):
+    """One row per cell.  A repeated cell gets the median of its ok repeats (derived) and
+    `n_repeats` / `n_ok`; it is "ok" when any repeat ran, else the last repeat's status."""
+    rows = measured_rows(frame)
+    out = []
+    for _, group in rows.groupby(CELL_KEYS, sort=False):
+        ok = group[group["status"] == "ok"]
+        cell = (ok if not ok.empty else group).iloc[-1].to_dict()
+        cell["n_repeats"], cell["n_ok"] = len(group), len(ok)
+        if len(ok) > 1:
+            for column in REPEAT_MEDIAN_COLUMNS:
+                values = ok[column].dropna().astype(float)
+                cell[column] = float(values.median()) if len(values) else float("nan")
+        out.append(cell)
+    import pandas as pd
+
+    return pd.DataFrame(out, columns=[*rows.columns, "n_repeats", "n_ok"]).reset_index(drop=True)
 
 
 def conditions(cells) -> list[tuple[int, str, str]]:
