@@ -220,7 +220,8 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
                 raise SuiteError(path, where + key, "not given here nor at the top level", "a non-empty list")
         variants = _string_list(entry, "variants", path, where, default=None)
         if only_models is None or model in only_models:
-            variants = _check_against_registry(path, where, model, variants, values["resolutions"])
+            resolutions_key = where + "resolutions" if "resolutions" in entry else "resolutions"
+            variants = _check_against_registry(path, where, model, variants, values["resolutions"], resolutions_key)
         elif variants is None:
             variants = []
         suite.entries.append(ModelEntry(model, tuple(variants), tuple(values["resolutions"]), tuple(values["batches"]),
@@ -236,13 +237,16 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
     return suite
 
 
-def _check_against_registry(path, where, model, variants, resolutions) -> list[str]:
+def _check_against_registry(path, where, model, variants, resolutions, resolutions_key) -> list[str]:
     from .models import get_model_spec, model_names
 
     try:
         spec = get_model_spec(model)
     except KeyError:
-        raise SuiteError(path, where + "name", f"unknown model {model!r}", ", ".join(model_names())) from None
+        from .models import IMPORT_ERRORS
+
+        broken = "".join(f"; {module} failed to import here: {error}" for module, error in IMPORT_ERRORS.items())
+        raise SuiteError(path, where + "name", f"unknown model {model!r}{broken}", ", ".join(model_names())) from None
     variants = variants if variants is not None else [spec.default_variant]
     for variant in variants:
         if variant not in spec.variants:
@@ -251,7 +255,7 @@ def _check_against_registry(path, where, model, variants, resolutions) -> list[s
     for resolution in resolutions:
         if resolution % spec.patch_size:
             lower = resolution - resolution % spec.patch_size
-            raise SuiteError(path, where + "resolutions",
+            raise SuiteError(path, resolutions_key,
                              f"{resolution} is not a multiple of {model}'s patch size {spec.patch_size}",
                              f"multiples of {spec.patch_size}, e.g. {lower} or {lower + spec.patch_size}")
     return list(variants)
