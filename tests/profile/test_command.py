@@ -99,3 +99,12 @@ def test_suite_cell_selection(tmp_path):
 def test_usage_errors(argv, message, capsys, tmp_path):
     assert cli_main(["profile", "--device", "cpu", "--out", str(tmp_path), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_process_isolation_returns_results_from_a_spawned_worker(tmp_path):
+    # the GPU default: every cell in a fresh process, its result pickled back
+    rc = cli_main(["profile", "--target", "deit_tiny:sdpa:32:1", "--isolation", "process", "--no-trace",
+                   "--out", str(tmp_path), *FAST])
+    assert rc == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary.loc[0, "status"] == "ok" and summary.loc[0, "profiled_ms_per_iter"] > 0

@@ -18,6 +18,7 @@ import argparse
 import itertools
 import shlex
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_PRECISION_GPU = "amp-fp16"
@@ -157,8 +158,8 @@ def main(args) -> int:
                                memory_history=not args.no_memory_history, roofline=not args.no_roofline)
     isolation = args.isolation if args.isolation != "auto" else ("process" if device == "cuda" else "inline")
     command = equivalent_command(cells, args, device)
-    results = run_cells(cells, device, settings, out_dir, isolation)
-    write_report(results, out_dir, command, settings.top_n)
+    results = run_cells(cells, device, settings, out_dir, isolation,
+                        on_result=lambda done: write_report(done, out_dir, command, settings.top_n))
     print_summary(results, out_dir)
     return 0 if all(r.status in ("ok", "oom") for r in results) else 1
 
@@ -181,22 +182,37 @@ def equivalent_command(cells, args, device: str) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def run_cells(cells, device: str, settings, out_dir: Path, isolation: str):
+def run_cells(cells, device: str, settings, out_dir: Path, isolation: str, on_result=None):
+    """Profile each cell; `on_result(results_so_far)` runs after each (to keep the report current)."""
     from .session import profile_cell
 
     ceilings = None
     if device == "cuda" and settings.roofline:
         ceilings = _in_process(_measure_ceilings, isolation)
-        print(f"ceilings: copy {ceilings.copy_bytes_per_s / 1e9:.0f} GB/s, exp2 {ceilings.exp2_per_s:.3g}/s "
-              f"({ceilings.exp2_source})", flush=True)
+        if ceilings is not None and not isinstance(ceilings, str):
+            print(f"ceilings: copy {ceilings.copy_bytes_per_s / 1e9:.0f} GB/s, exp2 {ceilings.exp2_per_s:.3g}/s "
+                  f"({ceilings.exp2_source})", flush=True)
+        else:
+            print(f"ceilings: not measured ({ceilings})", flush=True)
+            ceilings = None
     results = []
     for i, cell in enumerate(cells, start=1):
         print(f"[{i}/{len(cells)}] {cell.label()} ...", flush=True)
+        started = time.perf_counter()
         result = _in_process(profile_cell, isolation, cell, device, settings, out_dir, ceilings)
+        if isinstance(result, str):  # the worker process died
+            from dataclasses import asdict
+
+            from .session import ProfileResult, cell_slug
+
+            result = ProfileResult(target=asdict(cell), label=cell.label(), slug=cell_slug(cell), device=device,
+                                   status="error", error=result)
         print(f"    {result.status}" + (f": {result.error}" if result.error else
-                                        f", {result.summary.get('images_per_s', float('nan')):.1f} images/s"),
-              flush=True)
+                                        f", {result.summary.get('images_per_s', float('nan')):.1f} images/s")
+              + f" ({time.perf_counter() - started:.0f} s)", flush=True)
         results.append(result)
+        if on_result is not None:
+            on_result(results)
     return results
 
 
@@ -209,13 +225,19 @@ def _measure_ceilings():
 
 
 def _in_process(fn, isolation: str, *args):
+    """Run fn inline, or in a fresh spawned process (its CUDA context, allocator and NVML
+    process memory its own).  A worker that dies returns a string saying so."""
     if isolation == "inline":
         return fn(*args)
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        return pool.apply(fn, args)
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool as exc:
+            return f"the worker process died ({exc})"
 
 
 def write_report(results, out_dir: Path, command: str, top_n: int):

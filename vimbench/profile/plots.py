@@ -79,17 +79,22 @@ def plot_memory(results, path: Path, title: str) -> Path | None:
     if not with_timeline:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for r in with_timeline:
-        steps = [i for i, _ in r.memory.timeline]
-        span = max(steps[-1], 1)
-        ax.plot([s / span for s in steps], [b / 2**30 for _, b in r.memory.timeline],
-                label=f"{r.label} (peak {r.memory.peak_allocated_bytes / 2**30:.2f} GiB)", linewidth=1.2)
-    ax.set_xlabel("progress through one forward (allocator events, normalised)")
-    ax.set_ylabel("allocated GiB")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    resolutions = sorted({r.target["resolution"] for r in with_timeline})
+    fig, axes = plt.subplots(1, len(resolutions), figsize=(6.5 * len(resolutions), 4.8), squeeze=False)
+    for ax, res in zip(axes[0], resolutions):
+        for r in (r for r in with_timeline if r.target["resolution"] == res):
+            steps = [i for i, _ in r.memory.timeline]
+            span = max(steps[-1], 1)
+            ax.plot([s / span for s in steps], [b / 2**30 for _, b in r.memory.timeline],
+                    label=f"{_short_label(r).replace(chr(10), ' ')} (peak {r.memory.peak_allocated_bytes / 2**30:.2f})",
+                    linewidth=1.2)
+        ax.set_title(f"{res}x{res}")
+        ax.set_xlabel("progress through one forward (allocator events, normalised)")
+        ax.set_ylabel("allocated GiB")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -120,7 +125,7 @@ def plot_telemetry(results, path: Path, title: str) -> Path | None:
 
 
 def write_plots(results, out_dir: Path) -> dict[str, Path]:
-    devices = sorted({r.gpu_name or r.device for r in results})
+    devices = sorted({r.gpu_name for r in results if r.gpu_name}) or sorted({r.device for r in results})
     suffix = ", ".join(devices)
     made = {
         "categories": plot_categories(results, Path(out_dir) / "categories.png", f"Where the time goes ({suffix})"),

@@ -92,7 +92,7 @@ def write_markdown(results, out_dir: Path, command: str, plots: dict[str, Path],
     out_dir = Path(out_dir)
     ok = [r for r in results if r.status == "ok"]
     lines = ["# vimbench profile", "", f"Command: `{command}`", ""]
-    devices = sorted({r.gpu_name or r.device for r in results})
+    devices = sorted({r.gpu_name for r in results if r.gpu_name}) or sorted({r.device for r in results})
     lines += [f"Device: {', '.join(devices)}", ""]
 
     lines += ["## Cells", "", markdown_table(
