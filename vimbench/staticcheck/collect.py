@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from vimbench.staticcheck.spec import KernelConfig
 
-DEFAULT_SOURCES = ("vimbench.kernels.selective_scan.static_configs:STATIC_CONFIGS",)
+DEFAULT_SOURCES = ("vimbench.kernels.selective_scan.static_configs:static_configs",)
 
 
 class SourceError(ValueError):

@@ -1,0 +1,108 @@
+"""The scan benchmark cases, and their inputs laid out exactly as the Vim mixer passes them.
+
+Shared by the GPU benchmarks (tests/benchmarks), the A/B worker and the static check's
+kernel configurations, so all three look at the same shapes.  Imports only torch: the
+A/B worker loads this file by path next to another revision's kernels.
+
+Layout (vimbench/models/vim_mixer.py): every (batch, C, L) argument is a transposed view
+of a (batch, L, C) Linear/conv output - u and delta contiguous (stride 1 over channels),
+z the second half of in_proj's output, B and C slices of x_proj's (R + 2N)-wide output
+(so B starts 12 elements in, not 16-byte aligned, and steps 44 elements per token).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+VIM_TI = {"dim": 384, "N": 16, "dt_rank": 12}  # E = 2 * 192, d_state 16, R = ceil(192 / 16)
+TOKENS = {224: 197, 1248: 6085}                # patches + cls token
+
+
+@dataclass(frozen=True)
+class ScanCase:
+    op: str            # "selective_scan" (one direction) | "bidirectional" (the fused Vim pair)
+    resolution: int
+    batch: int
+    dtype: str = "bfloat16"
+    dim: int = VIM_TI["dim"]
+    N: int = VIM_TI["N"]
+    dt_rank: int = VIM_TI["dt_rank"]
+
+    @property
+    def L(self) -> int:
+        return TOKENS[self.resolution]
+
+    @property
+    def name(self) -> str:
+        return f"{self.op}-vimti-r{self.resolution}-b{self.batch}-{self.dtype}"
+
+    @property
+    def min_bytes(self) -> int:
+        """Bytes a perfect kernel moves: read u, delta (each direction), z; write y; read B, C."""
+        size = torch.empty((), dtype=getattr(torch, self.dtype)).element_size()
+        per_channel_elems = self.batch * self.dim * self.L
+        per_state_elems = self.batch * self.N * self.L
+        if self.op == "selective_scan":
+            return size * (4 * per_channel_elems + 2 * per_state_elems)
+        return size * (6 * per_channel_elems + 4 * per_state_elems)
+
+
+SCAN_CASES = tuple(
+    ScanCase(op, resolution, batch)
+    for op in ("selective_scan", "bidirectional")
+    for resolution in (224, 1248)
+    for batch in (1, 128)
+)
+
+
+def case_by_name(name: str) -> ScanCase:
+    for case in SCAN_CASES:
+        if case.name == name:
+            return case
+    raise KeyError(f"unknown scan case {name!r}; known: {', '.join(c.name for c in SCAN_CASES)}")
+
+
+def _direction(case: ScanCase, device, dtype, generator):
+    b, L, E, N, R = case.batch, case.L, case.dim, case.N, case.dt_rank
+    kw = dict(device=device, dtype=dtype)
+    u = torch.randn(b, L, E, generator=generator, **kw).mul_(0.5)                # conv + SiLU output
+    x_dbl = torch.randn(b, L, R + 2 * N, generator=generator, **kw)             # x_proj output
+    delta = torch.randn(b, L, E, generator=generator, **kw).mul_(0.1)           # dt_proj(dt_low), bias apart
+    dt = torch.exp(torch.rand(E, generator=generator, device=device) * (math.log(0.1) - math.log(1e-3))
+                   + math.log(1e-3))
+    delta_bias = dt + torch.log(-torch.expm1(-dt))                               # inverse softplus of dt
+    A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1)  # S4D-real init
+    D = torch.ones(E, device=device)
+    B, C = x_dbl[..., R:R + N], x_dbl[..., R + N:]
+    cl = lambda t: t.transpose(1, 2)  # noqa: E731  (batch, L, C) -> (batch, C, L) view
+    return cl(u), cl(delta), A, cl(B), cl(C), D, delta_bias
+
+
+def make_inputs(case: ScanCase, device="cuda", seed: int | None = None) -> tuple[tuple, dict]:
+    """(args, kwargs) for selective_scan_fn / bidirectional_scan_fn at this case."""
+    dtype = getattr(torch, case.dtype)
+    generator = None
+    if seed is not None and torch.device(device).type != "meta":
+        generator = torch.Generator(device=device).manual_seed(seed)
+    xz = torch.randn(case.batch, case.L, 2 * case.dim, device=device, dtype=dtype, generator=generator)
+    z = xz[..., case.dim:].transpose(1, 2)
+    u, delta, A, B, C, D, bias = _direction(case, device, dtype, generator)
+    if case.op == "selective_scan":
+        return (u, delta, A, B, C), dict(D=D, z=z, delta_bias=bias, delta_softplus=True)
+    backward = _direction(case, device, dtype, generator)
+    return (u, delta, A, B, C, D, bias, *backward, z), dict(delta_softplus=True)
+
+
+def scan_function(op: str):
+    """The public kernel function of `op`, imported from whatever vimbench is on sys.path."""
+    import vimbench.kernels.selective_scan as package
+
+    names = {"selective_scan": "selective_scan_fn", "bidirectional": "bidirectional_scan_fn"}
+    if op in names:
+        if not hasattr(package, names[op]):
+            raise ImportError(f"{package.__file__} does not export {names[op]}")
+        return getattr(package, names[op])
+    raise ValueError(f"op must be 'selective_scan' or 'bidirectional', got {op!r}")
