@@ -96,6 +96,7 @@ def run_cell(job: CellJob) -> Row:
         import_plugins(job.plugins)
         if job.device == "cuda":
             row.telemetry_before = telemetry.snapshot()
+            row.gpu_name = row.gpu_name or torch.cuda.get_device_name()
         with torch.inference_mode():
             _measure_into(row, job, phase)
     except Exception as exc:  # any failure of the cell becomes its row
