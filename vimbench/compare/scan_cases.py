@@ -23,7 +23,7 @@ TOKENS = {224: 197, 1248: 6085}                # patches + cls token
 
 @dataclass(frozen=True)
 class ScanCase:
-    op: str            # "selective_scan" (one direction) | "bidirectional" (the fused Vim pair)
+    direction: str     # "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn)
     resolution: int
     batch: int
     dtype: str = "bfloat16"
@@ -37,7 +37,8 @@ class ScanCase:
 
     @property
     def name(self) -> str:
-        return f"{self.op}-vimti-r{self.resolution}-b{self.batch}-{self.dtype}"
+        # the naming of vimbench/kernels/bench.py (the kernel engineer's benchmark shapes)
+        return f"vim_tiny-{self.resolution}-b{self.batch}-{_SHORT_DTYPE[self.dtype]}-{self.direction}"
 
     @property
     def min_bytes(self) -> int:
@@ -45,14 +46,16 @@ class ScanCase:
         size = torch.empty((), dtype=getattr(torch, self.dtype)).element_size()
         per_channel_elems = self.batch * self.dim * self.L
         per_state_elems = self.batch * self.N * self.L
-        if self.op == "selective_scan":
+        if self.direction == "fwd":
             return size * (4 * per_channel_elems + 2 * per_state_elems)
         return size * (6 * per_channel_elems + 4 * per_state_elems)
 
 
+_SHORT_DTYPE = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
 SCAN_CASES = tuple(
-    ScanCase(op, resolution, batch)
-    for op in ("selective_scan", "bidirectional")
+    ScanCase(direction, resolution, batch)
+    for direction in ("fwd", "bidir")
     for resolution in (224, 1248)
     for batch in (1, 128)
 )
@@ -90,19 +93,19 @@ def make_inputs(case: ScanCase, device="cuda", seed: int | None = None) -> tuple
     xz = torch.randn(case.batch, case.L, 2 * case.dim, device=device, dtype=dtype, generator=generator)
     z = xz[..., case.dim:].transpose(1, 2)
     u, delta, A, B, C, D, bias = _direction(case, device, dtype, generator)
-    if case.op == "selective_scan":
+    if case.direction == "fwd":
         return (u, delta, A, B, C), dict(D=D, z=z, delta_bias=bias, delta_softplus=True)
     backward = _direction(case, device, dtype, generator)
     return (u, delta, A, B, C, D, bias, *backward, z), dict(delta_softplus=True)
 
 
-def scan_function(op: str):
-    """The public kernel function of `op`, imported from whatever vimbench is on sys.path."""
+def scan_function(direction: str):
+    """The public kernel function of `direction`, from whatever vimbench is on sys.path."""
     import vimbench.kernels.selective_scan as package
 
-    names = {"selective_scan": "selective_scan_fn", "bidirectional": "bidirectional_scan_fn"}
-    if op in names:
-        if not hasattr(package, names[op]):
-            raise ImportError(f"{package.__file__} does not export {names[op]}")
-        return getattr(package, names[op])
-    raise ValueError(f"op must be 'selective_scan' or 'bidirectional', got {op!r}")
+    names = {"fwd": "selective_scan_fn", "bidir": "bidirectional_scan_fn"}
+    if direction not in names:
+        raise ValueError(f"direction must be 'fwd' or 'bidir', got {direction!r}")
+    if not hasattr(package, names[direction]):
+        raise ImportError(f"{package.__file__} does not export {names[direction]}")
+    return getattr(package, names[direction])

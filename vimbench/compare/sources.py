@@ -8,7 +8,7 @@
   statistics are there; the gate then falls back to comparing interquartile ranges.
 
 The card is the GPU name: a Row's `gpu_name`; for pytest-benchmark the benchmark's
-`extra_info["gpu_name"]`, else the file's `machine_info["gpu_name"]` (our benchmark
+`extra_info["gpu_name"]` (or `["gpu"]`), else the file's `machine_info["gpu_name"]` (our benchmark
 conftest adds it).
 """
 
@@ -117,7 +117,7 @@ def _from_pytest_benchmark(path: Path, data: dict[str, Any]) -> ResultSet:
         if not key or not isinstance(stats, dict):
             raise SourceError(f"{path}: a benchmark entry lacks 'fullname' or 'stats'")
         extra = dict(entry.get("extra_info") or {})
-        card = extra.get("gpu_name") or machine_card
+        card = extra.get("gpu_name") or extra.get("gpu") or machine_card
         samples = tuple(float(s) * 1e3 for s in stats.get("data") or ())
         if samples:
             med, q1, q3 = median(samples), quantile(samples, 0.25), quantile(samples, 0.75)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 
 def _scan_tile(constexprs: dict) -> int:
-    # one iteration of _scan_steps' group loop: T steps x BLOCK_D channels x NP states
-    return constexprs["T"] * constexprs["BLOCK_D"] * constexprs["NP"]
+    # one iteration of _scan_steps' group loop: T steps x BLOCK_D channels x N states
+    return constexprs["T"] * constexprs["BLOCK_D"] * constexprs.get("N", constexprs.get("NP"))
 
 
 ELEMENTS_PER_ITERATION = {
@@ -30,7 +30,7 @@ def static_configs():
 
     configs = []
     for case in SCAN_CASES:
-        fn = scan_function(case.op)
+        fn = scan_function(case.direction)
 
         def call(case=case, fn=fn):
             args, kwargs = make_inputs(case, device="cuda")
@@ -39,5 +39,5 @@ def static_configs():
         for index, launch in enumerate(capture(call)):
             name = launch.kernel.__name__
             configs.append(to_config(launch, f"{case.name}/{index}:{name}", ELEMENTS_PER_ITERATION.get(name),
-                                     description=f"launch {index} of {case.op} at batch {case.batch}, L {case.L}"))
+                                     description=f"launch {index} of {case.direction} at batch {case.batch}, L {case.L}"))
     return configs
