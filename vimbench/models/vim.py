@@ -27,6 +27,7 @@ from timm.models import register_model as timm_register_model
 
 from .registry import ModelSpec, register_model
 from .vim_mixer import BiMambaV2Mixer, at_least_fp32
+from .vim_fused_ops import FUSED_SUFFIX, check_fusable, load_add_rmsnorm, split_variant
 from .vim_scan_backends import SCAN_BACKENDS
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
@@ -77,12 +78,22 @@ class VimBlock(nn.Module):
     """residual += hidden (fp32) -> RMSNorm -> mixer.  Returns (hidden, residual), as the
     official Block does, so the add can be fused with the norm later."""
 
-    def __init__(self, dim: int, mixer: nn.Module, norm_eps: float = 1e-5):
+    def __init__(self, dim: int, mixer: nn.Module, norm_eps: float = 1e-5, fused: bool = False):
         super().__init__()
         self.mixer = mixer
         self.norm = RMSNorm(dim, eps=norm_eps)
+        # fused=True: the add and the norm in one Triton kernel (vim_fused_ops.py)
+        self.fused = fused
+        self._add_rmsnorm = load_add_rmsnorm() if fused else None
+
+    def extra_repr(self) -> str:
+        return f"fused={self.fused}"
 
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
+        if self.fused:
+            normed, residual = self._add_rmsnorm(hidden, residual, self.norm.weight, self.norm.eps,
+                                                 out_dtype=hidden.dtype)
+            return self.mixer(normed), residual
         residual = at_least_fp32(hidden) if residual is None else residual + at_least_fp32(hidden)
         return self.mixer(self.norm(residual, out_dtype=hidden.dtype)), residual
 
@@ -91,12 +102,15 @@ class VisionMamba(nn.Module):
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, embed_dim: int = 192,
                  depth: int = 24, d_state: int = 16, expand: int = 2, d_conv: int = 4,
                  dt_rank: int | None = None, in_chans: int = 3, num_classes: int = 1000,
-                 norm_eps: float = 1e-5, scan_backend: str = "triton"):
+                 norm_eps: float = 1e-5, scan_backend: str = "triton", fused: bool = False):
         super().__init__()
         img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         if len(img_size) != 2 or any(s <= 0 or s % patch_size for s in img_size):
             raise ValueError(f"Vim img_size {img_size} must be positive multiples of the patch size {patch_size}")
+        if fused:
+            check_fusable(scan_backend)
         self.scan_backend = scan_backend
+        self.fused = fused  # Triton add+RMSNorm and conv1d kernels in every block (variant "<backend>-fused")
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
 
@@ -107,7 +121,8 @@ class VisionMamba(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim))
         self.layers = nn.ModuleList(
             VimBlock(embed_dim, BiMambaV2Mixer(embed_dim, d_state=d_state, d_conv=d_conv, expand=expand,
-                                               dt_rank=dt_rank, scan_backend=scan_backend), norm_eps)
+                                               dt_rank=dt_rank, scan_backend=scan_backend, fused=fused),
+                     norm_eps, fused=fused)
             for _ in range(depth))
         self.norm_f = RMSNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -168,11 +183,18 @@ def vim(size: str, img_size: int | tuple[int, int] = 224, scan_backend: str = "t
 
 # --- vimbench registry -------------------------------------------------------------------
 
+def _build_variant(size: str, variant: str, img_size: int) -> VisionMamba:
+    """Variant = scan backend, with "-fused" for the fused block kernels ("triton-fused")."""
+    scan_backend, fused = split_variant(variant)
+    return vim(size, img_size=img_size, scan_backend=scan_backend, fused=fused)
+
+
 for _size in VIM_EMBED_DIMS:
     register_model(ModelSpec(
-        name=f"vim_{_size}", family="vim", variant_kind="scan_backend", variants=SCAN_BACKENDS,
+        name=f"vim_{_size}", family="vim", variant_kind="scan_backend",
+        variants=SCAN_BACKENDS + ("triton" + FUSED_SUFFIX,),
         default_variant="triton", patch_size=16,
-        builder=lambda variant, img_size, _size=_size: vim(_size, img_size=img_size, scan_backend=variant),
+        builder=lambda variant, img_size, _size=_size: _build_variant(_size, variant, img_size),
         description=f"Vision Mamba {_size} (D={VIM_EMBED_DIMS[_size]}, depth 24, middle cls token, "
                     "bimamba v2), official architecture",
     ))

@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .vim_fused_ops import check_fusable, load_bidirectional_conv1d
 from .vim_scan_backends import check_scan_backend, load_bidirectional_scan, load_mamba_ssm_ops
 
 
@@ -85,7 +86,7 @@ class BiMambaV2Mixer(nn.Module):
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
-                 dt_rank: int | None = None, scan_backend: str = "torch"):
+                 dt_rank: int | None = None, scan_backend: str = "torch", fused: bool = False):
         super().__init__()
         self.d_model = d_model
         self.d_state = d_state
@@ -117,10 +118,15 @@ class BiMambaV2Mixer(nn.Module):
             self._selective_scan_fn, self._causal_conv1d_fn = load_mamba_ssm_ops()
         else:
             self._bidirectional_scan = load_bidirectional_scan(scan_backend)
+        # fused=True: both conv directions in one Triton kernel (vim_fused_ops.py)
+        self.fused = fused
+        if fused:
+            check_fusable(scan_backend)
+            self._bidirectional_conv1d = load_bidirectional_conv1d()
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, d_inner={self.d_inner}, d_state={self.d_state}, "
-                f"dt_rank={self.dt_rank}, scan_backend={self.scan_backend!r}")
+                f"dt_rank={self.dt_rank}, scan_backend={self.scan_backend!r}, fused={self.fused}")
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden (batch, L, D) -> (batch, L, D)."""
@@ -142,8 +148,12 @@ class BiMambaV2Mixer(nn.Module):
 
     def _mixed_flip_free(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(y_f + y_b) / 2 * silu(z) as (batch, L, E), both directions in original order."""
-        u_f = depthwise_conv1d_silu(x, self.conv1d.weight, self.conv1d.bias, anti_causal=False)
-        u_b = depthwise_conv1d_silu(x, self.conv1d_b.weight, self.conv1d_b.bias, anti_causal=True)
+        if self.fused:
+            u_f, u_b = self._bidirectional_conv1d(x, self.conv1d.weight, self.conv1d.bias,
+                                                  self.conv1d_b.weight, self.conv1d_b.bias)
+        else:
+            u_f = depthwise_conv1d_silu(x, self.conv1d.weight, self.conv1d.bias, anti_causal=False)
+            u_b = depthwise_conv1d_silu(x, self.conv1d_b.weight, self.conv1d_b.bias, anti_causal=True)
         dt_f, b_f, c_f = self._ssm_inputs(u_f, self.x_proj, self.dt_proj)
         dt_b, b_b, c_b = self._ssm_inputs(u_b, self.x_proj_b, self.dt_proj_b)
 

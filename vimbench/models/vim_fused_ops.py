@@ -1,0 +1,51 @@
+"""The kernels behind Vim's `fused=True`: each block's residual add + RMSNorm in one
+Triton kernel (`vimbench.kernels.add_rmsnorm`) and both directions' depthwise conv1d +
+SiLU in another (`vimbench.kernels.causal_conv1d`), instead of ~8 PyTorch ops a block.
+
+Fusion is recorded in the variant name: "<scan_backend>-fused" (e.g. "triton-fused").
+The kernels are inference-only and need CUDA tensors (or TRITON_INTERPRET=1 on the CPU);
+they are imported when a fused model is built, so an unfused model never needs Triton.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+FUSED_SUFFIX = "-fused"
+FUSABLE_SCAN_BACKENDS = ("torch", "triton")  # the mamba_ssm route keeps the official kernels
+
+
+def split_variant(variant: str) -> tuple[str, bool]:
+    """'triton-fused' -> ('triton', True); 'triton' -> ('triton', False)."""
+    if variant.endswith(FUSED_SUFFIX):
+        return variant[: -len(FUSED_SUFFIX)], True
+    return variant, False
+
+
+def check_fusable(scan_backend: str) -> None:
+    if scan_backend not in FUSABLE_SCAN_BACKENDS:
+        raise ValueError(f"Vim fused=True works with scan_backend {' or '.join(map(repr, FUSABLE_SCAN_BACKENDS))}, "
+                         f"not {scan_backend!r} (that route runs the official kernels as they are)")
+
+
+def _on_device_or_interpreter(name: str, fn: Callable) -> Callable:
+    def checked(first, *args, **kwargs):
+        if first.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise RuntimeError(f"Vim fused=True ({name}) got tensors on {first.device}; move the model and inputs "
+                               "to a CUDA device, or build with fused=False on the CPU (or set TRITON_INTERPRET=1 "
+                               "before importing vimbench, for slow exact interpretation)")
+        return fn(first, *args, **kwargs)
+    return checked
+
+
+def load_add_rmsnorm() -> Callable:
+    from vimbench.kernels.add_rmsnorm import add_rmsnorm
+
+    return _on_device_or_interpreter("add_rmsnorm", add_rmsnorm)
+
+
+def load_bidirectional_conv1d() -> Callable:
+    from vimbench.kernels.causal_conv1d import bidirectional_conv1d
+
+    return _on_device_or_interpreter("bidirectional_conv1d", bidirectional_conv1d)
