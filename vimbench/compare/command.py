@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="comma-separated A/B case names (default: all; see vimbench/compare/ab_worker.py)")
     ab.add_argument("--save-dir", type=Path, default=None,
                     help="write the A/B samples here as baseline.json / candidate.json (pytest-benchmark format)")
+    ab.add_argument("--ab-cases-file", type=Path, default=None,
+                    help="module file defining AB_CASES and ab_callable(name, device) "
+                         "(default: vimbench/compare/scan_cases.py, the scan kernels)")
+    ab.add_argument("--ab-device", default="cuda", help="device the A/B workers time on (default cuda)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -80,11 +84,12 @@ def _run(args: argparse.Namespace) -> int:
     if not 0 < args.alpha < 1:
         raise UsageError(f"--alpha {args.alpha} must lie in (0, 1)")
     if args.ab:
-        from vimbench.compare.ab import ABError, run_ab
+        from vimbench.compare.ab import DEFAULT_CASES_FILE, ABError, run_ab
 
         try:
-            baseline_path, candidate_path = run_ab(args.baseline, args.candidate, rounds=args.rounds,
-                                                   iters=args.iters, cases=args.cases, save_dir=args.save_dir)
+            baseline_path, candidate_path = run_ab(
+                args.baseline, args.candidate, rounds=args.rounds, iters=args.iters, cases=args.cases,
+                save_dir=args.save_dir, cases_file=args.ab_cases_file or DEFAULT_CASES_FILE, device=args.ab_device)
         except ABError as exc:
             raise UsageError(str(exc)) from exc
     else:

@@ -109,3 +109,14 @@ def scan_function(direction: str):
     if not hasattr(package, names[direction]):
         raise ImportError(f"{package.__file__} does not export {names[direction]}")
     return getattr(package, names[direction])
+
+
+AB_CASES = tuple(case.name for case in SCAN_CASES)  # what `vimbench compare --ab` times by default
+
+
+def ab_callable(name: str, device: str = "cuda"):
+    """A zero-argument call of the case's kernel on fresh inputs (the A/B worker's target)."""
+    case = case_by_name(name)
+    fn = scan_function(case.direction)
+    args, kwargs = make_inputs(case, device=device, seed=0)
+    return lambda: fn(*args, **kwargs)
