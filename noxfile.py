@@ -15,3 +15,40 @@ def tests(session):
 def lint(session):
     session.install("ruff")
     session.run("ruff", "check", "vimbench", "tests")
+
+
+# --- GPU performance gate (owner: the regression-gate work, issue 8) -------------------
+
+def _bench_targets():
+    import glob
+
+    return ["tests/benchmarks", *sorted(glob.glob("tests/kernels/test_bench*.py"))]
+
+
+@nox.session
+def bench(session):
+    """GPU benchmarks, then the regression gate against this card's committed baseline.
+
+    nox -s bench                  run, then `vimbench compare` with reports/baselines/<card>/bench.json
+    nox -s bench -- record        run, then store the result as this card's baseline
+    nox -s bench -- ab REV        A/B the scan kernels of REV (baseline) against the working tree
+    """
+    session.install("-e", ".[test]")
+    action = session.posargs[0] if session.posargs else "gate"
+    if action == "ab":
+        if len(session.posargs) < 2:
+            session.error("usage: nox -s bench -- ab BASE_REVISION")
+        session.run("vimbench", "compare", "--ab", session.posargs[1], ".", "--threshold", "5%",
+                    "--save-dir", "bench-ab")
+        return
+    if action not in ("gate", "record"):
+        session.error(f"unknown bench action {action!r}; use gate (default), record or ab REV")
+    pytest_args = ["python", "-m", "pytest", *_bench_targets(), "--benchmark-only",
+                   "--benchmark-json=bench.json", "-p", "no:cacheprovider"]
+    session.run(*pytest_args)
+    if action == "record":
+        session.run("python", "-m", "vimbench.compare.baseline", "record", "bench.json",
+                    "--command", " ".join(pytest_args))
+        return
+    baseline = session.run("python", "-m", "vimbench.compare.baseline", "path", silent=True).strip()
+    session.run("vimbench", "compare", baseline, "bench.json", "--threshold", "5%", "--json", "bench-verdicts.json")

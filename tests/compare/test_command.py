@@ -105,3 +105,28 @@ def test_summary_only_files_use_iqr(write_pytest_benchmark, draw_ms, capsys):
     cand = write_pytest_benchmark("cand.json", samples(draw_ms, {KEYS[0]: 1.3}), include_data=False)
     assert main(["compare", str(base), str(cand)]) == 1
     assert "no raw samples" in capsys.readouterr().out
+
+
+def test_card_slug():
+    from vimbench.compare.cards import card_slug
+
+    assert card_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    assert card_slug("NVIDIA A100-SXM4-80GB") == "nvidia-a100-sxm4-80gb"
+    with pytest.raises(ValueError):
+        card_slug("  ")
+
+
+def test_record_baseline_per_card(write_pytest_benchmark, draw_ms, tmp_path):
+    from vimbench.compare.baseline import main as baseline_main
+
+    bench = write_pytest_benchmark("bench.json", samples(draw_ms))
+    root = tmp_path / "baselines"
+    assert baseline_main(["record", str(bench), "--command", "pytest tests/benchmarks", "--root", str(root)]) == 0
+    stored = root / "nvidia-h100-80gb-hbm3" / "bench.json"
+    readme = (stored.parent / "README.md").read_text()
+    assert stored.read_text() == bench.read_text()
+    assert "pytest tests/benchmarks" in readme and KEYS[0] in readme
+    # the stored baseline gates like any other file
+    assert main(["compare", str(stored), str(bench)]) == 0
+    mixed = write_pytest_benchmark("mixed.json", samples(draw_ms), card=None)
+    assert baseline_main(["record", str(mixed), "--command", "x", "--root", str(root)]) == 2
