@@ -72,8 +72,9 @@ def gpu_benchmark(benchmark):
         if benchmark.disabled:  # --benchmark-disable: ran once as a plain test
             return
         median_s = benchmark.stats.stats.median
-        benchmark.extra_info.update(gpu_name=torch.cuda.get_device_name(0), iterations=iterations,
-                                    median_ms=median_s * 1e3, **extra)
+        benchmark.extra_info.update(
+            gpu_name=torch.cuda.get_device_name(0), iterations=iterations, median_ms=median_s * 1e3, **extra
+        )
         if min_bytes:
             benchmark.extra_info.update(min_bytes=min_bytes, GBps=min_bytes / median_s / 1e9)
         if items:

@@ -30,5 +30,11 @@ def test_vim_block(gpu_benchmark, resolution, batch, fused):
         out, new_residual = block(hidden, residual)
         assert torch.isfinite(out).all() and out.shape == hidden.shape
         del out, new_residual
-        gpu_benchmark(lambda: block(hidden, residual), items=batch * tokens, resolution=resolution,
-                      batch=batch, tokens=tokens, fused=fused)
+        gpu_benchmark(
+            lambda: block(hidden, residual),
+            items=batch * tokens,
+            resolution=resolution,
+            batch=batch,
+            tokens=tokens,
+            fused=fused,
+        )

@@ -27,16 +27,33 @@ def write_pytest_benchmark(tmp_path):
         for key, samples_ms in samples_by_key.items():
             data = sorted(s / 1e3 for s in samples_ms)
             n = len(data)
-            stats = {"min": data[0], "max": data[-1], "median": torch.tensor(data, dtype=torch.float64).median().item(),
-                     "q1": data[n // 4], "q3": data[(3 * n) // 4], "rounds": n, "iterations": 1}
+            stats = {
+                "min": data[0],
+                "max": data[-1],
+                "median": torch.tensor(data, dtype=torch.float64).median().item(),
+                "q1": data[n // 4],
+                "q3": data[(3 * n) // 4],
+                "rounds": n,
+                "iterations": 1,
+            }
             if include_data:
                 stats["data"] = [s / 1e3 for s in samples_ms]
             extra = {"gpu_name": card} if card_in == "extra_info" else {}
-            benchmarks.append({"group": None, "name": key.split("::")[-1], "fullname": key, "params": None,
-                               "stats": stats, "extra_info": extra})
+            benchmarks.append(
+                {
+                    "group": None,
+                    "name": key.split("::")[-1],
+                    "fullname": key,
+                    "params": None,
+                    "stats": stats,
+                    "extra_info": extra,
+                }
+            )
         machine_info = {"node": "test", "gpu_name": card} if card_in == "machine_info" else {"node": "test"}
         path = tmp_path / name
-        path.write_text(json.dumps({"machine_info": machine_info, "benchmarks": benchmarks, "version": "5.1.0"}))
+        path.write_text(
+            json.dumps({"machine_info": machine_info, "benchmarks": benchmarks, "version": "5.1.0"})
+        )
         return path
 
     return write
@@ -49,9 +66,19 @@ def write_vimbench_run(tmp_path):
         run_dir.mkdir()
         for cell_id, samples in samples_by_cell.items():
             status = (statuses or {}).get(cell_id, "ok")
-            row = Row(cell_id=cell_id, suite="test", model="vim_tiny", variant="triton", resolution=224,
-                      batch=1, precision="bf16", status=status, gpu_name=card,
-                      samples_ms=samples if status == "ok" else [], n_samples=len(samples))
+            row = Row(
+                cell_id=cell_id,
+                suite="test",
+                model="vim_tiny",
+                variant="triton",
+                resolution=224,
+                batch=1,
+                precision="bf16",
+                status=status,
+                gpu_name=card,
+                samples_ms=samples if status == "ok" else [],
+                n_samples=len(samples),
+            )
             append_row(run_dir / "results.jsonl", row)
         return run_dir
 

@@ -10,22 +10,22 @@ import pytest
 from vimbench.cli import main
 from vimbench.compare.ab import ABError, run_ab
 
-CASES_FILE = textwrap.dedent('''
+CASES_FILE = textwrap.dedent("""
     AB_CASES = ("spin-small", "spin-large")
 
     def ab_callable(name, device="cpu"):
         from vimbench.kernels.fake import work  # imported from the side's own tree
         n = {"spin-small": 20_000, "spin-large": 60_000}[name]
         return lambda: work(n)
-''')
+""")
 
-KERNEL = textwrap.dedent('''
+KERNEL = textwrap.dedent("""
     def work(n):
         total = 0
         for i in range(n * {factor}):
             total += i
         return total
-''')
+""")
 
 
 def make_tree(root, factor):
@@ -47,8 +47,16 @@ def cases_file(tmp_path):
 def test_interleaved_samples_and_sources(tmp_path, cases_file):
     a, b = make_tree(tmp_path / "a", 1), make_tree(tmp_path / "b", 1)
     logs = []
-    base, cand = run_ab(str(a), str(b), rounds=4, iters=3, cases_file=cases_file, device="cpu",
-                        save_dir=tmp_path / "out", log=logs.append)
+    base, cand = run_ab(
+        str(a),
+        str(b),
+        rounds=4,
+        iters=3,
+        cases_file=cases_file,
+        device="cpu",
+        save_dir=tmp_path / "out",
+        log=logs.append,
+    )
     base_doc, cand_doc = json.loads(base.read_text()), json.loads(cand.read_text())
     assert base_doc["machine_info"]["ab_order"] == "ABBAABBA"
     for doc, tree in ((base_doc, a), (cand_doc, b)):
@@ -61,8 +69,24 @@ def test_interleaved_samples_and_sources(tmp_path, cases_file):
 
 def test_slower_candidate_fails_the_gate(tmp_path, cases_file, capsys):
     a, b = make_tree(tmp_path / "a", 1), make_tree(tmp_path / "b", 2)  # B does twice the work
-    code = main(["compare", "--ab", str(a), str(b), "--rounds", "4", "--iters", "4",
-                 "--ab-cases-file", str(cases_file), "--ab-device", "cpu", "--save-dir", str(tmp_path / "out")])
+    code = main(
+        [
+            "compare",
+            "--ab",
+            str(a),
+            str(b),
+            "--rounds",
+            "4",
+            "--iters",
+            "4",
+            "--ab-cases-file",
+            str(cases_file),
+            "--ab-device",
+            "cpu",
+            "--save-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1, out
     assert "ab::spin-small" in out.split("FAIL")[1] and "ab::spin-large" in out.split("FAIL")[1]
@@ -72,8 +96,22 @@ def test_broken_side_is_a_usage_error(tmp_path, cases_file, capsys):
     a = make_tree(tmp_path / "a", 1)
     broken = make_tree(tmp_path / "b", 1)
     (broken / "vimbench" / "kernels" / "fake.py").write_text("raise ImportError('no kernel here')\n")
-    code = main(["compare", "--ab", str(a), str(broken), "--rounds", "2", "--iters", "1",
-                 "--ab-cases-file", str(cases_file), "--ab-device", "cpu"])
+    code = main(
+        [
+            "compare",
+            "--ab",
+            str(a),
+            str(broken),
+            "--rounds",
+            "2",
+            "--iters",
+            "1",
+            "--ab-cases-file",
+            str(cases_file),
+            "--ab-device",
+            "cpu",
+        ]
+    )
     assert code == 2
     assert "side B" in capsys.readouterr().err
 
@@ -81,8 +119,11 @@ def test_broken_side_is_a_usage_error(tmp_path, cases_file, capsys):
 def test_git_revisions_become_worktrees(tmp_path, cases_file):
     repo = tmp_path / "repo"
     make_tree(repo, 1)
-    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,  # noqa: E731
-                                       text=True).stdout.strip()
+
+    def git(*args):
+        done = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+        return done.stdout.strip()
+
     git("init", "-q")
     git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "fast")
@@ -94,8 +135,17 @@ def test_git_revisions_become_worktrees(tmp_path, cases_file):
     old = ab._repo_root
     ab._repo_root = lambda: repo
     try:
-        base, cand = run_ab("HEAD~1", "HEAD", rounds=2, iters=2, cases="spin-small", cases_file=cases_file,
-                            device="cpu", save_dir=tmp_path / "out", log=lambda *_: None)
+        base, cand = run_ab(
+            "HEAD~1",
+            "HEAD",
+            rounds=2,
+            iters=2,
+            cases="spin-small",
+            cases_file=cases_file,
+            device="cpu",
+            save_dir=tmp_path / "out",
+            log=lambda *_: None,
+        )
     finally:
         ab._repo_root = old
     base_doc, cand_doc = json.loads(base.read_text()), json.loads(cand.read_text())

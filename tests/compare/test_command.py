@@ -7,12 +7,18 @@ import pytest
 from vimbench.cli import main
 from vimbench.compare.command import parse_threshold
 
-KEYS = ("tests/kernels/test_bench.py::test_scan[B1-L197]", "tests/kernels/test_bench.py::test_scan[B128-L6085]")
+KEYS = (
+    "tests/kernels/test_bench.py::test_scan[B1-L197]",
+    "tests/kernels/test_bench.py::test_scan[B128-L6085]",
+)
 
 
 def samples(draw_ms, slowdown_by_key=None):
     slowdown_by_key = slowdown_by_key or {}
-    return {key: draw_ms(30, median_ms=(i + 1) * 0.5 * slowdown_by_key.get(key, 1.0)) for i, key in enumerate(KEYS)}
+    return {
+        key: draw_ms(30, median_ms=(i + 1) * 0.5 * slowdown_by_key.get(key, 1.0))
+        for i, key in enumerate(KEYS)
+    }
 
 
 def test_pytest_benchmark_regression_exits_1(write_pytest_benchmark, draw_ms, capsys, tmp_path):
@@ -43,7 +49,9 @@ def test_threshold_decides(write_pytest_benchmark, draw_ms):
 
 def test_different_cards_refused_unless_forced(write_pytest_benchmark, draw_ms, capsys):
     base = write_pytest_benchmark("base.json", samples(draw_ms))
-    cand = write_pytest_benchmark("cand.json", samples(draw_ms), card="NVIDIA A100-SXM4-80GB", card_in="extra_info")
+    cand = write_pytest_benchmark(
+        "cand.json", samples(draw_ms), card="NVIDIA A100-SXM4-80GB", card_in="extra_info"
+    )
     assert main(["compare", str(base), str(cand)]) == 2
     err = capsys.readouterr().err
     assert "refusing" in err and "NVIDIA A100-SXM4-80GB" in err and "--force" in err
@@ -121,7 +129,10 @@ def test_record_baseline_per_card(write_pytest_benchmark, draw_ms, tmp_path):
 
     bench = write_pytest_benchmark("bench.json", samples(draw_ms))
     root = tmp_path / "baselines"
-    assert baseline_main(["record", str(bench), "--command", "pytest tests/benchmarks", "--root", str(root)]) == 0
+    assert (
+        baseline_main(["record", str(bench), "--command", "pytest tests/benchmarks", "--root", str(root)])
+        == 0
+    )
     stored = root / "nvidia-h100-80gb-hbm3" / "bench.json"
     readme = (stored.parent / "README.md").read_text()
     assert stored.read_text() == bench.read_text()

@@ -19,7 +19,9 @@ def _draw(n, scale=1.0, shift=0.0, integer=False):
 def test_quantiles_match_torch():
     values = _draw(37)
     for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
-        assert quantile(values, q) == pytest.approx(torch.quantile(torch.tensor(values, dtype=torch.float64), q).item(), rel=1e-12)
+        assert quantile(values, q) == pytest.approx(
+            torch.quantile(torch.tensor(values, dtype=torch.float64), q).item(), rel=1e-12
+        )
     assert median([3.0, 1.0, 2.0, 10.0]) == 2.5
 
 

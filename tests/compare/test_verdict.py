@@ -4,13 +4,27 @@ import pytest
 
 from vimbench.compare.sources import Benchmark
 from vimbench.compare.stats import median, quantile
-from vimbench.compare.verdict import (FASTER, REGRESSION, SLOWER_NOISE, TEST_IQR, TEST_MANN_WHITNEY, TEST_NONE,
-                                      WITHIN, compare_benchmarks)
+from vimbench.compare.verdict import (
+    FASTER,
+    REGRESSION,
+    SLOWER_NOISE,
+    TEST_IQR,
+    TEST_MANN_WHITNEY,
+    TEST_NONE,
+    WITHIN,
+    compare_benchmarks,
+)
 
 
 def bench(samples, key="k", keep_samples=True):
-    return Benchmark(key, tuple(samples) if keep_samples else (), median(samples),
-                     quantile(samples, 0.25), quantile(samples, 0.75), "gpu")
+    return Benchmark(
+        key,
+        tuple(samples) if keep_samples else (),
+        median(samples),
+        quantile(samples, 0.25),
+        quantile(samples, 0.75),
+        "gpu",
+    )
 
 
 def test_ten_percent_slowdown_is_a_regression(draw_ms):

@@ -8,19 +8,46 @@ from vimbench.staticcheck.check import check_all, check_config
 from vimbench.staticcheck.occupancy import occupancy
 
 
-def metrics(registers=40, warps=4, spills=0, shared=1024, instr=7.6, ex2=1.0, ldg=0.25, stg=0.125,
-            loads=None, stores=None):
+def metrics(
+    registers=40,
+    warps=4,
+    spills=0,
+    shared=1024,
+    instr=7.6,
+    ex2=1.0,
+    ldg=0.25,
+    stg=0.125,
+    loads=None,
+    stores=None,
+):
     occ = occupancy(registers, shared, warps)
     return {
-        "kernel": "k", "num_warps": warps, "num_stages": 3, "registers": registers, "stack_bytes": 0,
-        "local_bytes": 0, "spill_instructions": spills, "shared_bytes": shared,
-        "blocks_per_sm": occ.blocks_per_sm, "warps_per_sm": occ.warps_per_sm,
-        "occupancy_limited_by": occ.limited_by, "register_headroom": occ.register_headroom,
-        "instructions": 300, "mufu_ex2": 8,
-        "global_load_widths": loads or {"16": 2, "128": 2}, "global_store_widths": stores or {"16": 1},
-        "hot_loop": {"region": "loop", "instructions": 61, "mufu_ex2": 8, "ldg": 2, "stg": 1, "threads": 32 * warps,
-                     "elements_per_iteration": 1024,
-                     "per_element": {"instructions": instr, "mufu_ex2": ex2, "ldg": ldg, "stg": stg}},
+        "kernel": "k",
+        "num_warps": warps,
+        "num_stages": 3,
+        "registers": registers,
+        "stack_bytes": 0,
+        "local_bytes": 0,
+        "spill_instructions": spills,
+        "shared_bytes": shared,
+        "blocks_per_sm": occ.blocks_per_sm,
+        "warps_per_sm": occ.warps_per_sm,
+        "occupancy_limited_by": occ.limited_by,
+        "register_headroom": occ.register_headroom,
+        "instructions": 300,
+        "mufu_ex2": 8,
+        "global_load_widths": loads or {"16": 2, "128": 2},
+        "global_store_widths": stores or {"16": 1},
+        "hot_loop": {
+            "region": "loop",
+            "instructions": 61,
+            "mufu_ex2": 8,
+            "ldg": 2,
+            "stg": 1,
+            "threads": 32 * warps,
+            "elements_per_iteration": 1024,
+            "per_element": {"instructions": instr, "mufu_ex2": ex2, "ldg": ldg, "stg": stg},
+        },
     }
 
 
@@ -45,9 +72,15 @@ def test_crossing_a_cliff_fails():
     assert "3 -> 2 blocks/SM" in result.failures[0]
 
 
-@pytest.mark.parametrize("change, needle", [
-    ({"ex2": 1.5}, "MUFU_EX2"), ({"ldg": 0.5}, "LDG"), ({"stg": 0.25}, "STG"), ({"instr": 8.0}, "instructions"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"ex2": 1.5}, "MUFU_EX2"),
+        ({"ldg": 0.5}, "LDG"),
+        ({"stg": 0.25}, "STG"),
+        ({"instr": 8.0}, "instructions"),
+    ],
+)
 def test_more_work_per_element_fails(change, needle):
     result = check_config("c", metrics(), metrics(**change))
     assert any(needle in f for f in result.failures), result.failures

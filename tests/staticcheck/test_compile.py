@@ -19,8 +19,14 @@ REPO = HERE.parent.parent
 def staticcheck(*args):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "vimbench.staticcheck", *args], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "vimbench.staticcheck", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,5 +72,7 @@ def test_spills_are_caught(recorded):
 
 def test_usage_errors_exit_2(recorded, tmp_path):
     assert staticcheck("--configs", "toy_kernels:NOPE", "--baseline", str(recorded)).returncode == 2
-    missing = staticcheck("--configs", "toy_kernels:STATIC_CONFIGS", "--baseline", str(tmp_path / "none.json"))
+    missing = staticcheck(
+        "--configs", "toy_kernels:STATIC_CONFIGS", "--baseline", str(tmp_path / "none.json")
+    )
     assert missing.returncode == 2 and "--record" in missing.stderr

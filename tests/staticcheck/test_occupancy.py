@@ -5,11 +5,26 @@ import pytest
 from vimbench.staticcheck.occupancy import occupancy
 
 
-@pytest.mark.parametrize("num_warps, registers, blocks", [
-    (4, 32, 16), (4, 64, 8), (4, 65, 7), (4, 128, 4), (4, 129, 3), (4, 168, 3), (4, 169, 2), (4, 255, 2),
-    (8, 64, 4), (8, 80, 3), (8, 81, 2), (8, 128, 2), (8, 129, 1),
-    (1, 16, 32),  # capped by 32 blocks per SM
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "num_warps, registers, blocks",
+    [
+        (4, 32, 16),
+        (4, 64, 8),
+        (4, 65, 7),
+        (4, 128, 4),
+        (4, 129, 3),
+        (4, 168, 3),
+        (4, 169, 2),
+        (4, 255, 2),
+        (8, 64, 4),
+        (8, 80, 3),
+        (8, 81, 2),
+        (8, 128, 2),
+        (8, 129, 1),
+        (1, 16, 32),  # capped by 32 blocks per SM
+    ],
+    ids=lambda v: str(v),
+)
 def test_register_cliffs(num_warps, registers, blocks):
     result = occupancy(registers, 0, num_warps)
     assert result.blocks_per_sm == blocks

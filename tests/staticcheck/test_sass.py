@@ -37,11 +37,17 @@ def test_parse_instructions_and_predicates():
 def test_loops_nest_and_skip_the_trap_branch():
     instructions = parse_sass(SASS)
     loops = find_loops(instructions)
-    assert [(l.start, l.end) for l in loops] == [(0x40, 0xC0), (0x50, 0xA0)]
+    assert [(loop.start, loop.end) for loop in loops] == [(0x40, 0xC0), (0x50, 0xA0)]
     inner = innermost(loops)
-    assert [(l.start, l.end) for l in inner] == [(0x50, 0xA0)]
+    assert [(loop.start, loop.end) for loop in inner] == [(0x50, 0xA0)]
     assert [i.opcode for i in body(instructions, inner[0])] == [
-        "LDG.E.U16", "MUFU.EX2", "MUFU.EX2", "NOP", "STG.E.U16", "BRA"]
+        "LDG.E.U16",
+        "MUFU.EX2",
+        "MUFU.EX2",
+        "NOP",
+        "STG.E.U16",
+        "BRA",
+    ]
 
 
 def test_access_widths():

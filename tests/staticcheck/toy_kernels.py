@@ -26,8 +26,13 @@ def _scan(block_d, num_warps=4, name="toy_scan/bench", maxnreg=None):
     return KernelConfig(
         name=name,
         kernel=toy_scan,
-        args={"x_ptr": Pointer("bf16"), "a_ptr": Pointer("fp32"), "y_ptr": Pointer("bf16"), "L": 197,
-              "stride_t": 384},
+        args={
+            "x_ptr": Pointer("bf16"),
+            "a_ptr": Pointer("fp32"),
+            "y_ptr": Pointer("bf16"),
+            "L": 197,
+            "stride_t": 384,
+        },
         constexprs={"BLOCK_D": block_d, "N": 16},
         num_warps=num_warps,
         elements_per_iteration=block_d * 16,

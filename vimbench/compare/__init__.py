@@ -5,7 +5,14 @@ from vimbench.compare.stats import mann_whitney, median, quantile
 from vimbench.compare.verdict import Comparison, compare_benchmarks, compare_sets
 
 __all__ = [
-    "Benchmark", "ResultSet", "SourceError", "load",
-    "mann_whitney", "median", "quantile",
-    "Comparison", "compare_benchmarks", "compare_sets",
+    "Benchmark",
+    "ResultSet",
+    "SourceError",
+    "load",
+    "mann_whitney",
+    "median",
+    "quantile",
+    "Comparison",
+    "compare_benchmarks",
+    "compare_sets",
 ]

@@ -31,9 +31,9 @@ class ABError(RuntimeError):
 
 @dataclass
 class Side:
-    label: str          # "A" | "B"
-    spec: str           # what the user passed
-    root: Path          # source tree whose `vimbench` the worker imports
+    label: str  # "A" | "B"
+    spec: str  # what the user passed
+    root: Path  # source tree whose `vimbench` the worker imports
     commit: str | None  # resolved commit, None for a plain directory
     worktree: bool = False
     process: subprocess.Popen | None = None
@@ -71,7 +71,12 @@ def _start(side: Side, cases_file: Path, device: str) -> None:
     env["PYTHONUNBUFFERED"] = "1"
     side.process = subprocess.Popen(
         [sys.executable, str(HERE / "ab_worker.py"), "--cases", str(cases_file), "--device", device],
-        cwd=side.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        cwd=side.root,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     hello = _receive(side, "start")
     side.info["card"] = hello["card"]
 
@@ -79,11 +84,15 @@ def _start(side: Side, cases_file: Path, device: str) -> None:
 def _receive(side: Side, what: str) -> dict:
     line = side.process.stdout.readline()
     if not line:
-        raise ABError(f"side {side.label} ({side.spec}): worker exited during {what} "
-                      f"(exit code {side.process.poll()}); its stderr is above")
+        raise ABError(
+            f"side {side.label} ({side.spec}): worker exited during {what} "
+            f"(exit code {side.process.poll()}); its stderr is above"
+        )
     reply = json.loads(line)
     if not reply.get("ok"):
-        raise ABError(f"side {side.label} ({side.spec}), {what}: {reply.get('error')}\n{reply.get('traceback', '')}")
+        raise ABError(
+            f"side {side.label} ({side.spec}), {what}: {reply.get('error')}\n{reply.get('traceback', '')}"
+        )
     return reply
 
 
@@ -110,8 +119,10 @@ def _check_imported_from(side: Side, vimbench_file: str | None) -> None:
     if vimbench_file is None:
         return
     if not Path(vimbench_file).resolve().is_relative_to(side.root):
-        raise ABError(f"side {side.label} ({side.spec}) imported vimbench from {vimbench_file}, not from "
-                      f"{side.root}; is another vimbench first on sys.path?")
+        raise ABError(
+            f"side {side.label} ({side.spec}) imported vimbench from {vimbench_file}, not from "
+            f"{side.root}; is another vimbench first on sys.path?"
+        )
 
 
 def _write_pytest_benchmark(side: Side, path: Path, order: list[str]) -> None:
@@ -120,14 +131,30 @@ def _write_pytest_benchmark(side: Side, path: Path, order: list[str]) -> None:
         seconds = sorted(s / 1e3 for s in samples)
         n = len(seconds)
         median = (seconds[(n - 1) // 2] + seconds[n // 2]) / 2
-        benchmarks.append({
-            "group": "ab", "name": case, "fullname": f"ab::{case}", "params": None,
-            "stats": {"data": [s / 1e3 for s in samples], "median": median, "min": seconds[0], "max": seconds[-1],
-                      "rounds": n, "iterations": side.info[case]["inner"]},
-            "extra_info": {"side": side.label, "revision": side.spec, "commit": side.commit,
-                           "source": str(side.root), "gpu_name": side.info["card"],
-                           "first_call_s": side.info[case]["first_call_s"]},
-        })
+        benchmarks.append(
+            {
+                "group": "ab",
+                "name": case,
+                "fullname": f"ab::{case}",
+                "params": None,
+                "stats": {
+                    "data": [s / 1e3 for s in samples],
+                    "median": median,
+                    "min": seconds[0],
+                    "max": seconds[-1],
+                    "rounds": n,
+                    "iterations": side.info[case]["inner"],
+                },
+                "extra_info": {
+                    "side": side.label,
+                    "revision": side.spec,
+                    "commit": side.commit,
+                    "source": str(side.root),
+                    "gpu_name": side.info["card"],
+                    "first_call_s": side.info[case]["first_call_s"],
+                },
+            }
+        )
     document = {
         "machine_info": {"gpu_name": side.info["card"], "ab_order": "".join(order)},
         "commit_info": {"id": side.commit, "revision": side.spec},
@@ -137,9 +164,17 @@ def _write_pytest_benchmark(side: Side, path: Path, order: list[str]) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def run_ab(spec_a: str, spec_b: str, rounds: int = 10, iters: int = 10, cases: str | None = None,
-           save_dir: Path | None = None, cases_file: Path = DEFAULT_CASES_FILE, device: str = "cuda",
-           log=print) -> tuple[Path, Path]:
+def run_ab(
+    spec_a: str,
+    spec_b: str,
+    rounds: int = 10,
+    iters: int = 10,
+    cases: str | None = None,
+    save_dir: Path | None = None,
+    cases_file: Path = DEFAULT_CASES_FILE,
+    device: str = "cuda",
+    log=print,
+) -> tuple[Path, Path]:
     """Benchmark A (baseline) and B (candidate) interleaved; return their JSON files."""
     if rounds < 2 or iters < 1:
         raise ABError(f"--rounds must be >= 2 and --iters >= 1 (got {rounds}, {iters})")
@@ -156,20 +191,27 @@ def run_ab(spec_a: str, spec_b: str, rounds: int = 10, iters: int = 10, cases: s
     try:
         sides = [_checkout("A", spec_a, scratch), _checkout("B", spec_b, scratch)]
         for side in sides:
-            log(f"A/B side {side.label}: {side.spec} -> {side.root}" + (f" @ {side.commit[:12]}" if side.commit else ""))
+            log(
+                f"A/B side {side.label}: {side.spec} -> {side.root}"
+                + (f" @ {side.commit[:12]}" if side.commit else "")
+            )
             _start(side, cases_file, device)
         if names is None:
             names = list(_load_case_names(cases_file))
         if sides[0].info["card"] != sides[1].info["card"]:
-            raise ABError(f"the two workers see different cards: {sides[0].info['card']} / {sides[1].info['card']}")
+            raise ABError(
+                f"the two workers see different cards: {sides[0].info['card']} / {sides[1].info['card']}"
+            )
         for name in names:
             for side in sides:
                 reply = _ask(side, f"prepare {name}", op="prepare", case=name)
                 _check_imported_from(side, reply.get("vimbench_file"))
                 side.info[name] = reply
                 side.samples[name] = []
-            log(f"  prepared {name}: A {sides[0].info[name]['per_call_ms']:.4g} ms, "
-                f"B {sides[1].info[name]['per_call_ms']:.4g} ms per call")
+            log(
+                f"  prepared {name}: A {sides[0].info[name]['per_call_ms']:.4g} ms, "
+                f"B {sides[1].info[name]['per_call_ms']:.4g} ms per call"
+            )
         order: list[str] = []
         for round_index in range(rounds):
             turn = sides if round_index % 2 == 0 else sides[::-1]
@@ -188,8 +230,10 @@ def run_ab(spec_a: str, spec_b: str, rounds: int = 10, iters: int = 10, cases: s
             _stop(side)
         for side in sides:
             if side.worktree:
-                subprocess.run(["git", "-C", str(_repo_root()), "worktree", "remove", "--force", str(side.root)],
-                               capture_output=True)
+                subprocess.run(
+                    ["git", "-C", str(_repo_root()), "worktree", "remove", "--force", str(side.root)],
+                    capture_output=True,
+                )
 
 
 def _load_case_names(cases_file: Path) -> list[str]:

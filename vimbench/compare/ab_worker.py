@@ -108,12 +108,20 @@ def main() -> int:
                 inner = max(1, int(TARGET_SAMPLE_S / max(per_call, 1e-7)))
                 prepared[name] = (fn, inner)
                 vimbench = sys.modules.get("vimbench")
-                reply(ok=True, case=name, inner=inner, first_call_s=first_call_s, per_call_ms=per_call * 1e3,
-                      vimbench_file=getattr(vimbench, "__file__", None))
+                reply(
+                    ok=True,
+                    case=name,
+                    inner=inner,
+                    first_call_s=first_call_s,
+                    per_call_ms=per_call * 1e3,
+                    vimbench_file=getattr(vimbench, "__file__", None),
+                )
             elif request["op"] == "time":
                 fn, inner = prepared[name]
                 with no_grad():
-                    samples = [timer.seconds_per_call(fn, inner) * 1e3 for _ in range(int(request["samples"]))]
+                    samples = [
+                        timer.seconds_per_call(fn, inner) * 1e3 for _ in range(int(request["samples"]))
+                    ]
                 reply(ok=True, case=name, samples_ms=samples)
             else:
                 reply(ok=False, error=f"unknown op {request['op']!r}")

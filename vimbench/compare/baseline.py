@@ -1,7 +1,7 @@
 """Per-card baselines: `reports/baselines/<card>/bench.json` plus a README with the command.
 
-    python -m vimbench.compare.baseline record bench.json --command "pytest ... --benchmark-json=bench.json"
-    python -m vimbench.compare.baseline path     # this card's baseline file (for scripts)
+python -m vimbench.compare.baseline record bench.json --command "pytest ... --benchmark-json=bench.json"
+python -m vimbench.compare.baseline path     # this card's baseline file (for scripts)
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def record(bench_json: Path, command: str, root: str | Path = BASELINES_DIR) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vimbench.compare.baseline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m vimbench.compare.baseline", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     rec = sub.add_parser("record", help="store a pytest-benchmark JSON as its card's baseline")
     rec.add_argument("bench_json", type=Path)

@@ -1,7 +1,7 @@
 """Card names as folder names: where a card's committed baselines live.
 
-    python -m vimbench.compare.cards            # slug of this machine's GPU 0
-    reports/baselines/<slug>/bench.json         # pytest-benchmark JSON made on that card
+python -m vimbench.compare.cards            # slug of this machine's GPU 0
+reports/baselines/<slug>/bench.json         # pytest-benchmark JSON made on that card
 """
 
 from __future__ import annotations

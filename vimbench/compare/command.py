@@ -31,40 +31,78 @@ def parse_threshold(text: str) -> float:
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--threshold {text!r}: write a percentage like '5%' or a fraction like 0.05")
+        raise argparse.ArgumentTypeError(
+            f"--threshold {text!r}: write a percentage like '5%' or a fraction like 0.05"
+        )
     if not raw.endswith("%") and value >= 1:
-        raise argparse.ArgumentTypeError(f"--threshold {text!r} is ambiguous; write '{raw}%' or a fraction below 1")
+        raise argparse.ArgumentTypeError(
+            f"--threshold {text!r} is ambiguous; write '{raw}%' or a fraction below 1"
+        )
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"--threshold {text!r} must lie in [0%, 100%)")
     return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("baseline", help="baseline: vimbench run dir / results.jsonl / pytest-benchmark JSON "
-                                         "(with --ab: a git revision or a source directory)")
+    parser.add_argument(
+        "baseline",
+        help="baseline: vimbench run dir / results.jsonl / pytest-benchmark JSON "
+        "(with --ab: a git revision or a source directory)",
+    )
     parser.add_argument("candidate", help="candidate, same kinds as baseline")
-    parser.add_argument("--threshold", type=parse_threshold, default=0.05, metavar="PCT",
-                        help="slowdown of the median that counts as a regression (default 5%%)")
-    parser.add_argument("--alpha", type=float, default=0.01,
-                        help="significance level of the one-sided Mann-Whitney test (default 0.01)")
-    parser.add_argument("--force", action="store_true",
-                        help="compare results measured on different GPUs (refused by default)")
-    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
-                        help="compare only benchmark keys matching this glob (repeatable)")
+    parser.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=0.05,
+        metavar="PCT",
+        help="slowdown of the median that counts as a regression (default 5%%)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.01,
+        help="significance level of the one-sided Mann-Whitney test (default 0.01)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="compare results measured on different GPUs (refused by default)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="compare only benchmark keys matching this glob (repeatable)",
+    )
     parser.add_argument("--format", choices=("text", "markdown"), default="text", help="table format")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the verdicts as JSON here")
     ab = parser.add_argument_group("A/B mode (interleaved, one session)")
-    ab.add_argument("--ab", action="store_true",
-                    help="benchmark two revisions' scan kernels now, interleaved, then compare")
-    ab.add_argument("--rounds", type=int, default=10, help="A/B rounds; each runs every case on A then B (default 10)")
+    ab.add_argument(
+        "--ab",
+        action="store_true",
+        help="benchmark two revisions' scan kernels now, interleaved, then compare",
+    )
+    ab.add_argument(
+        "--rounds", type=int, default=10, help="A/B rounds; each runs every case on A then B (default 10)"
+    )
     ab.add_argument("--iters", type=int, default=10, help="timed launches per case per round (default 10)")
-    ab.add_argument("--cases", default=None,
-                    help="comma-separated A/B case names (default: all; see vimbench/compare/ab_worker.py)")
-    ab.add_argument("--save-dir", type=Path, default=None,
-                    help="write the A/B samples here as baseline.json / candidate.json (pytest-benchmark format)")
-    ab.add_argument("--ab-cases-file", type=Path, default=None,
-                    help="module file defining AB_CASES and ab_callable(name, device) "
-                         "(default: vimbench/compare/scan_cases.py, the scan kernels)")
+    ab.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated A/B case names (default: all; see vimbench/compare/ab_worker.py)",
+    )
+    ab.add_argument(
+        "--save-dir",
+        type=Path,
+        default=None,
+        help="write the A/B samples here as baseline.json / candidate.json (pytest-benchmark format)",
+    )
+    ab.add_argument(
+        "--ab-cases-file",
+        type=Path,
+        default=None,
+        help="module file defining AB_CASES and ab_callable(name, device) "
+        "(default: vimbench/compare/scan_cases.py, the scan kernels)",
+    )
     ab.add_argument("--ab-device", default="cuda", help="device the A/B workers time on (default cuda)")
 
 
@@ -88,8 +126,15 @@ def _run(args: argparse.Namespace) -> int:
 
         try:
             baseline_path, candidate_path = run_ab(
-                args.baseline, args.candidate, rounds=args.rounds, iters=args.iters, cases=args.cases,
-                save_dir=args.save_dir, cases_file=args.ab_cases_file or DEFAULT_CASES_FILE, device=args.ab_device)
+                args.baseline,
+                args.candidate,
+                rounds=args.rounds,
+                iters=args.iters,
+                cases=args.cases,
+                save_dir=args.save_dir,
+                cases_file=args.ab_cases_file or DEFAULT_CASES_FILE,
+                device=args.ab_device,
+            )
         except ABError as exc:
             raise UsageError(str(exc)) from exc
     else:
@@ -100,37 +145,52 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     if args.only:
         for result in (baseline, candidate):
-            result.benchmarks = {k: b for k, b in result.benchmarks.items()
-                                 if any(fnmatch.fnmatchcase(k, g) for g in args.only)}
+            result.benchmarks = {
+                k: b
+                for k, b in result.benchmarks.items()
+                if any(fnmatch.fnmatchcase(k, g) for g in args.only)
+            }
     common = baseline.benchmarks.keys() & candidate.benchmarks.keys()
     if not common:
-        raise UsageError(f"no benchmark appears in both {baseline.path} ({len(baseline.benchmarks)} benchmarks) "
-                         f"and {candidate.path} ({len(candidate.benchmarks)}); check the files and --only")
+        raise UsageError(
+            f"no benchmark appears in both {baseline.path} ({len(baseline.benchmarks)} benchmarks) "
+            f"and {candidate.path} ({len(candidate.benchmarks)}); check the files and --only"
+        )
 
     mismatches = card_mismatches(baseline, candidate)
     if mismatches:
         pairs = sorted({(m.baseline_card, m.candidate_card) for m in mismatches})
         described = "; ".join(f"baseline on {b!r}, candidate on {c!r}" for b, c in pairs)
         if not args.force:
-            raise UsageError(f"refusing to compare timings from different GPUs ({described}; "
-                             f"{len(mismatches)} benchmarks). Pass --force to compare anyway.")
-        print(f"WARNING: --force: comparing timings from different GPUs ({described}); "
-              "ratios mix the kernel change with the hardware change.")
+            raise UsageError(
+                f"refusing to compare timings from different GPUs ({described}; "
+                f"{len(mismatches)} benchmarks). Pass --force to compare anyway."
+            )
+        print(
+            f"WARNING: --force: comparing timings from different GPUs ({described}); "
+            "ratios mix the kernel change with the hardware change."
+        )
     unknown = unknown_cards(baseline, candidate)
     if unknown:
-        print(f"WARNING: {len(unknown)} benchmarks do not record their GPU on one side; "
-              "cannot check that both ran on the same card.")
+        print(
+            f"WARNING: {len(unknown)} benchmarks do not record their GPU on one side; "
+            "cannot check that both ran on the same card."
+        )
 
     comparisons = compare_sets(baseline, candidate, args.threshold, args.alpha)
     for result in (baseline, candidate):
-        print(f"{_side_name(result, baseline)}: {result.path} [{result.kind}] "
-              f"on {', '.join(sorted(result.cards)) or 'unknown GPU'}")
+        print(
+            f"{_side_name(result, baseline)}: {result.path} [{result.kind}] "
+            f"on {', '.join(sorted(result.cards)) or 'unknown GPU'}"
+        )
         for note in result.notes:
             print(f"  note: {note}")
         for key, why in result.skipped.items():
             print(f"  not timed: {key} ({why})")
-    print(f"gate: regression = median slower by > {args.threshold:.1%} AND one-sided Mann-Whitney "
-          f"p < {args.alpha:g} (IQR overlap when raw samples are missing)")
+    print(
+        f"gate: regression = median slower by > {args.threshold:.1%} AND one-sided Mann-Whitney "
+        f"p < {args.alpha:g} (IQR overlap when raw samples are missing)"
+    )
     print()
     print(render_markdown(comparisons) if args.format == "markdown" else render_text(comparisons))
     print()

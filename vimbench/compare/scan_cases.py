@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import torch
 
 VIM_TI = {"dim": 384, "N": 16, "dt_rank": 12}  # E = 2 * 192, d_state 16, R = ceil(192 / 16)
-TOKENS = {224: 197, 1248: 6085}                # patches + cls token
+TOKENS = {224: 197, 1248: 6085}  # patches + cls token
 
 
 @dataclass(frozen=True)
 class ScanCase:
-    direction: str     # "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn)
+    direction: str  # "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn)
     resolution: int
     batch: int
     dtype: str = "bfloat16"
@@ -71,15 +71,16 @@ def case_by_name(name: str) -> ScanCase:
 def _direction(case: ScanCase, device, dtype, generator):
     b, L, E, N, R = case.batch, case.L, case.dim, case.N, case.dt_rank
     kw = dict(device=device, dtype=dtype)
-    u = torch.randn(b, L, E, generator=generator, **kw).mul_(0.5)                # conv + SiLU output
-    x_dbl = torch.randn(b, L, R + 2 * N, generator=generator, **kw)             # x_proj output
-    delta = torch.randn(b, L, E, generator=generator, **kw).mul_(0.1)           # dt_proj(dt_low), bias apart
-    dt = torch.exp(torch.rand(E, generator=generator, device=device) * (math.log(0.1) - math.log(1e-3))
-                   + math.log(1e-3))
-    delta_bias = dt + torch.log(-torch.expm1(-dt))                               # inverse softplus of dt
+    u = torch.randn(b, L, E, generator=generator, **kw).mul_(0.5)  # conv + SiLU output
+    x_dbl = torch.randn(b, L, R + 2 * N, generator=generator, **kw)  # x_proj output
+    delta = torch.randn(b, L, E, generator=generator, **kw).mul_(0.1)  # dt_proj(dt_low), bias apart
+    dt = torch.exp(
+        torch.rand(E, generator=generator, device=device) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)
+    )
+    delta_bias = dt + torch.log(-torch.expm1(-dt))  # inverse softplus of dt
     A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1)  # S4D-real init
     D = torch.ones(E, device=device)
-    B, C = x_dbl[..., R:R + N], x_dbl[..., R + N:]
+    B, C = x_dbl[..., R : R + N], x_dbl[..., R + N :]
     cl = lambda t: t.transpose(1, 2)  # noqa: E731  (batch, L, C) -> (batch, C, L) view
     return cl(u), cl(delta), A, cl(B), cl(C), D, delta_bias
 
@@ -91,7 +92,7 @@ def make_inputs(case: ScanCase, device="cuda", seed: int | None = None) -> tuple
     if seed is not None and torch.device(device).type != "meta":
         generator = torch.Generator(device=device).manual_seed(seed)
     xz = torch.randn(case.batch, case.L, 2 * case.dim, device=device, dtype=dtype, generator=generator)
-    z = xz[..., case.dim:].transpose(1, 2)
+    z = xz[..., case.dim :].transpose(1, 2)
     u, delta, A, B, C, D, bias = _direction(case, device, dtype, generator)
     if case.direction == "fwd":
         return (u, delta, A, B, C), dict(D=D, z=z, delta_bias=bias, delta_softplus=True)

@@ -33,7 +33,7 @@ class SourceError(ValueError):
 @dataclass(frozen=True)
 class Benchmark:
     key: str
-    samples_ms: tuple[float, ...]     # may be empty when the file kept only summary stats
+    samples_ms: tuple[float, ...]  # may be empty when the file kept only summary stats
     median_ms: float
     q1_ms: float | None
     q3_ms: float | None
@@ -46,7 +46,7 @@ class ResultSet:
     path: Path
     kind: str
     benchmarks: dict[str, Benchmark]
-    skipped: dict[str, str]           # key -> why it has no timing (oom, error)
+    skipped: dict[str, str]  # key -> why it has no timing (oom, error)
     notes: list[str]
 
     @property
@@ -69,7 +69,9 @@ def load(path: str | Path) -> ResultSet:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}: not JSON ({exc}); expected pytest-benchmark JSON or a vimbench {RESULTS_FILE}") from exc
+        raise SourceError(
+            f"{path}: not JSON ({exc}); expected pytest-benchmark JSON or a vimbench {RESULTS_FILE}"
+        ) from exc
     if not isinstance(data, dict) or "benchmarks" not in data:
         raise SourceError(f"{path}: JSON without a 'benchmarks' list; not a pytest-benchmark file")
     return _from_pytest_benchmark(path, data)
@@ -99,8 +101,14 @@ def _load_vimbench(path: Path) -> ResultSet:
             q1_ms=quantile(samples, 0.25) if samples else None,
             q3_ms=quantile(samples, 0.75) if samples else None,
             card=row.gpu_name,
-            extra={"model": row.model, "variant": row.variant, "resolution": row.resolution,
-                   "batch": row.batch, "precision": row.precision, "git_commit": row.git_commit},
+            extra={
+                "model": row.model,
+                "variant": row.variant,
+                "resolution": row.resolution,
+                "batch": row.batch,
+                "precision": row.precision,
+                "git_commit": row.git_commit,
+            },
         )
         skipped.pop(row.cell_id, None)
     return ResultSet(path, KIND_VIMBENCH, benchmarks, skipped, notes)
@@ -130,6 +138,8 @@ def _from_pytest_benchmark(path: Path, data: dict[str, Any]) -> ResultSet:
             continue
         benchmarks[key] = Benchmark(key, samples, med, q1, q3, card, extra)
     if benchmarks and not any(b.samples_ms for b in benchmarks.values()):
-        notes.append(f"{path}: no raw samples (write it with --benchmark-json, or --benchmark-save-data); "
-                     "the noise test falls back to non-overlapping interquartile ranges")
+        notes.append(
+            f"{path}: no raw samples (write it with --benchmark-json, or --benchmark-save-data); "
+            "the noise test falls back to non-overlapping interquartile ranges"
+        )
     return ResultSet(path, KIND_PYTEST_BENCHMARK, benchmarks, skipped, notes)

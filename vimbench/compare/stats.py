@@ -58,8 +58,8 @@ def average_ranks(values: Sequence[float]) -> tuple[list[float], list[int]]:
 class MannWhitney:
     u_candidate: float  # U statistic of the candidate: pairs (b, c) with c > b, ties counting 1/2
     z: float
-    p_greater: float    # one-sided p-value of "candidate samples tend to be larger (slower)"
-    p_less: float       # one-sided p-value of "candidate samples tend to be smaller (faster)"
+    p_greater: float  # one-sided p-value of "candidate samples tend to be larger (slower)"
+    p_less: float  # one-sided p-value of "candidate samples tend to be smaller (faster)"
 
 
 def mann_whitney(baseline: Sequence[float], candidate: Sequence[float]) -> MannWhitney:

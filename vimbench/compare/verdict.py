@@ -35,9 +35,9 @@ class Comparison:
     key: str
     baseline: Benchmark | None
     candidate: Benchmark | None
-    ratio: float | None          # candidate median / baseline median (> 1 is slower)
+    ratio: float | None  # candidate median / baseline median (> 1 is slower)
     test: str
-    p_slower: float | None       # Mann-Whitney one-sided p (None for the IQR fallback)
+    p_slower: float | None  # Mann-Whitney one-sided p (None for the IQR fallback)
     significant_slower: bool
     significant_faster: bool
     verdict: str
@@ -47,7 +47,9 @@ class Comparison:
         return self.verdict == REGRESSION
 
 
-def compare_benchmarks(baseline: Benchmark, candidate: Benchmark, threshold: float, alpha: float) -> Comparison:
+def compare_benchmarks(
+    baseline: Benchmark, candidate: Benchmark, threshold: float, alpha: float
+) -> Comparison:
     ratio = candidate.median_ms / baseline.median_ms
     test, p_slower, slower, faster = _noise_test(baseline, candidate, alpha)
     if ratio > 1 + threshold:
@@ -59,7 +61,9 @@ def compare_benchmarks(baseline: Benchmark, candidate: Benchmark, threshold: flo
     return Comparison(baseline.key, baseline, candidate, ratio, test, p_slower, slower, faster, verdict)
 
 
-def _noise_test(baseline: Benchmark, candidate: Benchmark, alpha: float) -> tuple[str, float | None, bool, bool]:
+def _noise_test(
+    baseline: Benchmark, candidate: Benchmark, alpha: float
+) -> tuple[str, float | None, bool, bool]:
     if len(baseline.samples_ms) >= MIN_SAMPLES and len(candidate.samples_ms) >= MIN_SAMPLES:
         result = mann_whitney(baseline.samples_ms, candidate.samples_ms)
         return TEST_MANN_WHITNEY, result.p_greater, result.p_greater < alpha, result.p_less < alpha
@@ -70,7 +74,9 @@ def _noise_test(baseline: Benchmark, candidate: Benchmark, alpha: float) -> tupl
     return TEST_NONE, None, False, False
 
 
-def compare_sets(baseline: ResultSet, candidate: ResultSet, threshold: float, alpha: float) -> list[Comparison]:
+def compare_sets(
+    baseline: ResultSet, candidate: ResultSet, threshold: float, alpha: float
+) -> list[Comparison]:
     """One Comparison per benchmark key in either set, baseline order first."""
     out = []
     for key, base in baseline.benchmarks.items():
@@ -104,5 +110,8 @@ def card_mismatches(baseline: ResultSet, candidate: ResultSet) -> list[CardMisma
 
 def unknown_cards(baseline: ResultSet, candidate: ResultSet) -> list[str]:
     """Common benchmarks for which either side does not say which GPU ran it."""
-    return [key for key, base in baseline.benchmarks.items()
-            if key in candidate.benchmarks and not (base.card and candidate.benchmarks[key].card)]
+    return [
+        key
+        for key, base in baseline.benchmarks.items()
+        if key in candidate.benchmarks and not (base.card and candidate.benchmarks[key].card)
+    ]

@@ -21,15 +21,32 @@ def build_parser() -> argparse.ArgumentParser:
     from vimbench.staticcheck.check import DEFAULT_INSTRUCTION_TOLERANCE
     from vimbench.staticcheck.collect import DEFAULT_SOURCES
 
-    parser = argparse.ArgumentParser(prog="python -m vimbench.staticcheck", description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", action="append", default=None, metavar="MODULE:ATTR",
-                        help=f"where the KernelConfig list lives (repeatable; default {', '.join(DEFAULT_SOURCES)})")
-    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, help=f"baseline JSON (default {DEFAULT_BASELINE})")
+    parser = argparse.ArgumentParser(
+        prog="python -m vimbench.staticcheck", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--configs",
+        action="append",
+        default=None,
+        metavar="MODULE:ATTR",
+        help=f"where the KernelConfig list lives (repeatable; default {', '.join(DEFAULT_SOURCES)})",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, default=DEFAULT_BASELINE, help=f"baseline JSON (default {DEFAULT_BASELINE})"
+    )
     parser.add_argument("--record", action="store_true", help="write the measurements as the new baseline")
-    parser.add_argument("--only", action="append", default=[], metavar="GLOB", help="configurations to include")
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_INSTRUCTION_TOLERANCE,
-                        help="allowed relative growth of hot-loop instructions per element (default %(default)s)")
-    parser.add_argument("--arch", type=int, default=90, help="CUDA compute capability to compile for (default 90)")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="GLOB", help="configurations to include"
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_INSTRUCTION_TOLERANCE,
+        help="allowed relative growth of hot-loop instructions per element (default %(default)s)",
+    )
+    parser.add_argument(
+        "--arch", type=int, default=90, help="CUDA compute capability to compile for (default 90)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
     return parser
 
@@ -56,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         "target": f"sm_{args.arch}",
         "triton_version": triton.__version__,
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m vimbench.staticcheck " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": "python -m vimbench.staticcheck "
+        + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "configs": measured,
     }
     if args.json:
@@ -69,21 +87,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recorded {len(measured)} configurations in {args.baseline}")
         return 0
     if not args.baseline.exists():
-        print(f"staticcheck: error: no baseline at {args.baseline}; record one with --record", file=sys.stderr)
+        print(
+            f"staticcheck: error: no baseline at {args.baseline}; record one with --record", file=sys.stderr
+        )
         return 2
     baseline = json.loads(args.baseline.read_text())
     if baseline.get("triton_version") != triton.__version__:
-        print(f"WARNING: baseline compiled with triton {baseline.get('triton_version')}, now {triton.__version__}; "
-              "differences may come from the compiler, not the kernel")
+        print(
+            f"WARNING: baseline compiled with triton {baseline.get('triton_version')}, "
+            f"now {triton.__version__}; differences may come from the compiler, not the kernel"
+        )
     if baseline.get("target") != document["target"]:
-        print(f"staticcheck: error: baseline is for {baseline.get('target')}, this run for {document['target']}",
-              file=sys.stderr)
+        print(
+            f"staticcheck: error: baseline is for {baseline.get('target')}, "
+            f"this run for {document['target']}",
+            file=sys.stderr,
+        )
         return 2
     base_configs = baseline["configs"]
     if args.only:
         import fnmatch
 
-        base_configs = {k: v for k, v in base_configs.items() if any(fnmatch.fnmatchcase(k, g) for g in args.only)}
+        base_configs = {
+            k: v for k, v in base_configs.items() if any(fnmatch.fnmatchcase(k, g) for g in args.only)
+        }
     results = check_all(base_configs, measured, args.tolerance)
     print(render(measured, base_configs))
     print()

@@ -17,14 +17,20 @@ from unittest import mock
 
 from vimbench.staticcheck.spec import KernelConfig, Pointer, _TORCH_TO_TRITON
 
-H100 = dict(name="NVIDIA H100 80GB HBM3", major=9, minor=0, multi_processor_count=132,
-            total_memory=85_045_395_456, L2_cache_size=52_428_800)
+H100 = dict(
+    name="NVIDIA H100 80GB HBM3",
+    major=9,
+    minor=0,
+    multi_processor_count=132,
+    total_memory=85_045_395_456,
+    L2_cache_size=52_428_800,
+)
 _LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg")
 
 
 @dataclass
 class Launch:
-    kernel: Any            # the JITFunction
+    kernel: Any  # the JITFunction
     args: tuple
     kwargs: dict[str, Any]
     grid: Any
@@ -81,8 +87,12 @@ def _pointer(tensor) -> Pointer:
     return Pointer(dtype, aligned=(tensor.storage_offset() * tensor.element_size()) % 16 == 0)
 
 
-def to_config(launch: Launch, name: str, elements_per_iteration: Callable[[dict], int] | None = None,
-              description: str = "") -> KernelConfig:
+def to_config(
+    launch: Launch,
+    name: str,
+    elements_per_iteration: Callable[[dict], int] | None = None,
+    description: str = "",
+) -> KernelConfig:
     """A KernelConfig that compiles exactly what `launch` would have compiled."""
     import torch
 

@@ -34,11 +34,17 @@ def _per_unit(metrics: dict[str, Any]) -> tuple[dict[str, float], str]:
     loop = metrics.get("hot_loop") or {}
     if loop.get("per_element"):
         return loop["per_element"], "per element"
-    return {k: loop.get(k, 0) for k in ("instructions", "mufu_ex2", "ldg", "stg")}, f"per {loop.get('region', 'loop')} iteration"
+    return {
+        k: loop.get(k, 0) for k in ("instructions", "mufu_ex2", "ldg", "stg")
+    }, f"per {loop.get('region', 'loop')} iteration"
 
 
-def check_config(name: str, base: dict[str, Any], cand: dict[str, Any],
-                 instruction_tolerance: float = DEFAULT_INSTRUCTION_TOLERANCE) -> ConfigCheck:
+def check_config(
+    name: str,
+    base: dict[str, Any],
+    cand: dict[str, Any],
+    instruction_tolerance: float = DEFAULT_INSTRUCTION_TOLERANCE,
+) -> ConfigCheck:
     result = ConfigCheck(name)
     fail, note = result.failures.append, result.notes.append
 
@@ -49,13 +55,18 @@ def check_config(name: str, base: dict[str, Any], cand: dict[str, Any],
             fail(f"spills: {key} {base[key]} -> {cand[key]}")
 
     if cand["blocks_per_sm"] < base["blocks_per_sm"]:
-        fail(f"occupancy cliff: {base['registers']} -> {cand['registers']} registers, shared "
-             f"{base['shared_bytes']} -> {cand['shared_bytes']} B at {cand['num_warps']} warps: "
-             f"{base['blocks_per_sm']} -> {cand['blocks_per_sm']} blocks/SM "
-             f"({base['warps_per_sm']} -> {cand['warps_per_sm']} warps/SM, limited by {cand['occupancy_limited_by']})")
+        fail(
+            f"occupancy cliff: {base['registers']} -> {cand['registers']} registers, shared "
+            f"{base['shared_bytes']} -> {cand['shared_bytes']} B at {cand['num_warps']} warps: "
+            f"{base['blocks_per_sm']} -> {cand['blocks_per_sm']} blocks/SM "
+            f"({base['warps_per_sm']} -> {cand['warps_per_sm']} warps/SM, "
+            f"limited by {cand['occupancy_limited_by']})"
+        )
     elif cand["registers"] != base["registers"]:
-        note(f"registers {base['registers']} -> {cand['registers']} (blocks/SM {base['blocks_per_sm']} -> "
-             f"{cand['blocks_per_sm']}; {cand['register_headroom']} registers to the next cliff)")
+        note(
+            f"registers {base['registers']} -> {cand['registers']} (blocks/SM {base['blocks_per_sm']} -> "
+            f"{cand['blocks_per_sm']}; {cand['register_headroom']} registers to the next cliff)"
+        )
     if cand["num_warps"] != base["num_warps"]:
         note(f"num_warps {base['num_warps']} -> {cand['num_warps']}")
 
@@ -69,27 +80,42 @@ def check_config(name: str, base: dict[str, Any], cand: dict[str, Any],
                 fail(f"hot loop {key.upper()} {unit}: {base_unit[key]:g} -> {cand_unit[key]:g}")
         limit = base_unit["instructions"] * (1 + instruction_tolerance)
         if cand_unit["instructions"] > limit + 1e-9:
-            fail(f"hot loop instructions {unit}: {base_unit['instructions']:g} -> {cand_unit['instructions']:g} "
-                 f"(+{cand_unit['instructions'] / base_unit['instructions'] - 1:.1%}, "
-                 f"tolerance {instruction_tolerance:.0%})")
+            growth = cand_unit["instructions"] / base_unit["instructions"] - 1
+            fail(
+                f"hot loop instructions {unit}: {base_unit['instructions']:g} -> "
+                f"{cand_unit['instructions']:g} (+{growth:.1%}, tolerance {instruction_tolerance:.0%})"
+            )
         elif cand_unit["instructions"] != base_unit["instructions"]:
-            note(f"hot loop instructions {unit}: {base_unit['instructions']:g} -> {cand_unit['instructions']:g}")
+            note(
+                f"hot loop instructions {unit}: {base_unit['instructions']:g} -> "
+                f"{cand_unit['instructions']:g}"
+            )
 
     for key, what in (("global_load_widths", "loads"), ("global_store_widths", "stores")):
         before, after = mean_width(base[key]), mean_width(cand[key])
         if before is not None and after is not None and after < before - 1e-9:
-            fail(f"narrower global {what}: mean {before:.1f} -> {after:.1f} bits "
-                 f"({base[key]} -> {cand[key]})")
+            fail(
+                f"narrower global {what}: mean {before:.1f} -> {after:.1f} bits ({base[key]} -> {cand[key]})"
+            )
     return result
 
 
-def check_all(baseline: dict[str, dict[str, Any]], candidate: dict[str, dict[str, Any]],
-              instruction_tolerance: float = DEFAULT_INSTRUCTION_TOLERANCE) -> list[ConfigCheck]:
+def check_all(
+    baseline: dict[str, dict[str, Any]],
+    candidate: dict[str, dict[str, Any]],
+    instruction_tolerance: float = DEFAULT_INSTRUCTION_TOLERANCE,
+) -> list[ConfigCheck]:
     results = []
     for name, base in baseline.items():
         if name not in candidate:
-            results.append(ConfigCheck(name, failures=[
-                "configuration missing now (renamed or dropped? re-record the baseline if intended)"]))
+            results.append(
+                ConfigCheck(
+                    name,
+                    failures=[
+                        "configuration missing now (renamed or dropped? re-record the baseline if intended)"
+                    ],
+                )
+            )
             continue
         results.append(check_config(name, base, candidate[name], instruction_tolerance))
     for name in candidate:

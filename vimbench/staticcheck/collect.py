@@ -34,7 +34,9 @@ def load_configs(sources: Iterable[str], only: Iterable[str] = ()) -> list[Kerne
         declared = declared() if callable(declared) else declared
         for item in declared:
             if not isinstance(item, KernelConfig):
-                raise SourceError(f"--configs {source}: item {item!r} is not a vimbench.staticcheck.KernelConfig")
+                raise SourceError(
+                    f"--configs {source}: item {item!r} is not a vimbench.staticcheck.KernelConfig"
+                )
             configs.append(item)
     only = list(only)
     if only:

@@ -5,8 +5,8 @@ Per kernel configuration:
   shared memory, resident blocks/warps per SM                   -> occupancy cliffs
   global load/store counts by vector width (bits)               -> vectorisation
   the hot loop: the innermost loop with the most MUFU.EX2 (the scan's exponentials; the
-  whole kernel when it has no loop), its instruction, MUFU.EX2, LDG and STG counts, and the same per element when the
-  config says how many elements one loop iteration handles:
+  whole kernel when it has no loop), its instruction, MUFU.EX2, LDG and STG counts, and
+  the same per element when the config says how many elements one iteration handles:
       per element = count in the body * threads per block / elements per iteration
   (each thread executes the body once per iteration).
 """
@@ -90,8 +90,13 @@ def measure_compiled(compiled: CompiledKernel, elements_per_iteration: int | Non
     per_element = None
     if elements_per_iteration:
         per_element = {k: round(v * threads / elements_per_iteration, 4) for k, v in counts.items()}
-    result["hot_loop"] = {"region": region, **counts, "threads": threads,
-                          "elements_per_iteration": elements_per_iteration, "per_element": per_element}
+    result["hot_loop"] = {
+        "region": region,
+        **counts,
+        "threads": threads,
+        "elements_per_iteration": elements_per_iteration,
+        "per_element": per_element,
+    }
     return result
 
 

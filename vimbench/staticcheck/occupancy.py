@@ -11,20 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 REGISTERS_PER_SM = 65536
-REGISTER_ALLOCATION_UNIT = 256       # registers, allocated per warp
+REGISTER_ALLOCATION_UNIT = 256  # registers, allocated per warp
 MAX_REGISTERS_PER_THREAD = 255
 MAX_WARPS_PER_SM = 64
 MAX_BLOCKS_PER_SM = 32
-SHARED_BYTES_PER_SM = 233472         # 228 KiB usable by blocks
-SHARED_RESERVED_PER_BLOCK = 1024     # the runtime keeps 1 KiB per block
+SHARED_BYTES_PER_SM = 233472  # 228 KiB usable by blocks
+SHARED_RESERVED_PER_BLOCK = 1024  # the runtime keeps 1 KiB per block
 
 
 @dataclass(frozen=True)
 class Occupancy:
     blocks_per_sm: int
     warps_per_sm: int
-    limited_by: str                  # "registers" | "shared memory" | "warps" | "blocks"
-    register_headroom: int           # registers per thread that can still be added before blocks_per_sm drops
+    limited_by: str  # "registers" | "shared memory" | "warps" | "blocks"
+    register_headroom: int  # registers per thread that can still be added before blocks_per_sm drops
 
 
 def _registers_per_warp(registers: int) -> int:

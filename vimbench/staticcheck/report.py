@@ -19,9 +19,18 @@ def _row(name: str, m: dict[str, Any], base: dict[str, Any] | None) -> tuple[str
     regs = str(m["registers"])
     if base and base["registers"] != m["registers"]:
         regs = f"{base['registers']}->{m['registers']}"
-    return (name, str(m["num_warps"]), regs, str(m["spill_instructions"]), str(m["shared_bytes"]),
-            f"{m['blocks_per_sm']}({m['warps_per_sm']}w)", instr, ex2,
-            _widths(m["global_load_widths"]), _widths(m["global_store_widths"]))
+    return (
+        name,
+        str(m["num_warps"]),
+        regs,
+        str(m["spill_instructions"]),
+        str(m["shared_bytes"]),
+        f"{m['blocks_per_sm']}({m['warps_per_sm']}w)",
+        instr,
+        ex2,
+        _widths(m["global_load_widths"]),
+        _widths(m["global_store_widths"]),
+    )
 
 
 HEADERS = ("config", "warps", "regs", "spills", "smem B", "blocks/SM", "hot instr", "EX2", "LDG", "STG")

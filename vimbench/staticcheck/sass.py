@@ -24,7 +24,7 @@ _BRANCH_TARGET = re.compile(r"\bBRA\b.*?(?:0x([0-9a-f]+))")
 class Resources:
     registers: int
     stack_bytes: int
-    shared_bytes: int   # static shared memory in the cubin (Triton's dynamic shared memory is in metadata)
+    shared_bytes: int  # static shared memory in the cubin (Triton's dynamic shared memory is in metadata)
     local_bytes: int
 
 
@@ -32,7 +32,7 @@ class Resources:
 class Instruction:
     address: int
     predicate: str | None
-    opcode: str         # with modifiers, e.g. "LDG.E.128", "MUFU.EX2"
+    opcode: str  # with modifiers, e.g. "LDG.E.128", "MUFU.EX2"
     operands: str
 
     @property
@@ -43,7 +43,7 @@ class Instruction:
 @dataclass(frozen=True)
 class Loop:
     start: int  # address of the first instruction of the body (the branch target)
-    end: int    # address of the backward branch
+    end: int  # address of the backward branch
 
     def contains(self, other: "Loop") -> bool:
         return self.start <= other.start and other.end <= self.end and self != other

@@ -19,15 +19,22 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 _TORCH_TO_TRITON = {
-    "torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16", "torch.float64": "fp64",
-    "torch.int32": "i32", "torch.int64": "i64", "torch.int16": "i16", "torch.int8": "i8",
-    "torch.uint8": "u8", "torch.bool": "i1",
+    "torch.float32": "fp32",
+    "torch.float16": "fp16",
+    "torch.bfloat16": "bf16",
+    "torch.float64": "fp64",
+    "torch.int32": "i32",
+    "torch.int64": "i64",
+    "torch.int16": "i16",
+    "torch.int8": "i8",
+    "torch.uint8": "u8",
+    "torch.bool": "i1",
 }
 
 
 @dataclass(frozen=True)
 class Pointer:
-    dtype: str            # Triton element type: fp32, bf16, fp16, i32, ...
+    dtype: str  # Triton element type: fp32, bf16, fp16, i32, ...
     aligned: bool = True  # data pointer divisible by 16 bytes
 
 
@@ -48,7 +55,7 @@ class KernelConfig:
     num_warps: int = 4
     num_stages: int = 3
     elements_per_iteration: int | None = None
-    maxnreg: int | None = None   # register cap per thread (triton.Config's maxnreg), None = ptxas decides
+    maxnreg: int | None = None  # register cap per thread (triton.Config's maxnreg), None = ptxas decides
     description: str = ""
 
 
@@ -69,13 +76,17 @@ def build_signature(config: KernelConfig) -> Signature:
     kernel = config.kernel
     arg_names = list(getattr(kernel, "arg_names", []))
     if not arg_names:
-        raise SpecError(f"{config.name}: {kernel!r} is not a @triton.jit function (no arg_names); "
-                        "is TRITON_INTERPRET set? The static check must import kernels without it")
+        raise SpecError(
+            f"{config.name}: {kernel!r} is not a @triton.jit function (no arg_names); "
+            "is TRITON_INTERPRET set? The static check must import kernels without it"
+        )
     constexpr_params = {p.name for p in getattr(kernel, "params", []) if getattr(p, "is_constexpr", False)}
     unknown = (set(config.args) | set(config.constexprs)) - set(arg_names)
     if unknown:
-        raise SpecError(f"{config.name}: {sorted(unknown)} are not parameters of {kernel.__name__} "
-                        f"(its parameters: {arg_names})")
+        raise SpecError(
+            f"{config.name}: {sorted(unknown)} are not parameters of {kernel.__name__} "
+            f"(its parameters: {arg_names})"
+        )
     types: dict[str, str] = {}
     constants: dict[tuple[int], Any] = {}
     attrs: dict[tuple[int], list] = {}

@@ -31,7 +31,7 @@ class CompiledKernel:
     config_name: str
     kernel_name: str
     cubin: bytes
-    shared_bytes: int   # from Triton's metadata (static shared memory the launch requests)
+    shared_bytes: int  # from Triton's metadata (static shared memory the launch requests)
     num_warps: int
     num_stages: int
     triton_version: str
@@ -48,8 +48,9 @@ def cuobjdump_path() -> Path:
     found = shutil.which("cuobjdump")
     if found:
         return Path(found)
-    raise ToolchainError(f"cuobjdump not found: looked for {bundled} (shipped with triton's NVIDIA backend) "
-                         "and on PATH")
+    raise ToolchainError(
+        f"cuobjdump not found: looked for {bundled} (shipped with triton's NVIDIA backend) and on PATH"
+    )
 
 
 def compile_config(config: KernelConfig, arch: int = 90) -> CompiledKernel:
@@ -59,15 +60,18 @@ def compile_config(config: KernelConfig, arch: int = 90) -> CompiledKernel:
     unchanged source cheap.
     """
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
-        raise ToolchainError("TRITON_INTERPRET is set: kernels imported now are interpreter objects and cannot "
-                             "be compiled; run the static check in a process without it")
+        raise ToolchainError(
+            "TRITON_INTERPRET is set: kernels imported now are interpreter objects and cannot "
+            "be compiled; run the static check in a process without it"
+        )
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     signature = build_signature(config)
-    source = ASTSource(fn=config.kernel, signature=signature.types, constexprs=signature.constants,
-                       attrs=signature.attrs)
+    source = ASTSource(
+        fn=config.kernel, signature=signature.types, constexprs=signature.constants, attrs=signature.attrs
+    )
     target = GPUTarget(H100_TARGET[0], arch, H100_TARGET[2])
     options = {"num_warps": config.num_warps, "num_stages": config.num_stages}
     if config.maxnreg is not None:

@@ -38,6 +38,12 @@ def static_configs():
 
         for index, launch in enumerate(capture(call)):
             name = launch.kernel.__name__
-            configs.append(to_config(launch, f"{case.name}/{index}:{name}", ELEMENTS_PER_ITERATION.get(name),
-                                     description=f"launch {index} of {case.direction} at batch {case.batch}, L {case.L}"))
+            configs.append(
+                to_config(
+                    launch,
+                    f"{case.name}/{index}:{name}",
+                    ELEMENTS_PER_ITERATION.get(name),
+                    description=f"launch {index} of {case.direction} at batch {case.batch}, L {case.L}",
+                )
+            )
     return configs
