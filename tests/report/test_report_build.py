@@ -230,3 +230,18 @@ def test_bad_inputs_give_one_clear_message_and_exit_2(tmp_path, capsys, monkeypa
     assert err.startswith("vimbench report: ") and expect in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_run_without_memory_values_cpu(tmp_path):
+    rows = [row(m, v, res, ips=float(ips), mem=None, gpu=None, device="cpu")
+            for (m, v), ips in zip([("vim_tiny", "torch"), ("deit_tiny", "eager")], _rng().uniform(1, 50, size=2))
+            for res in (64, 96)]
+    run = write_run(tmp_path / "cpu", rows)  # no env.json
+    build_report([run], run / "report")
+    text = (run / "report" / "report.md").read_text()
+    assert "Card: **CPU**" in text
+    assert "No allocated memory values in this run" in text
+    assert "memory_vs_resolution" not in text
+    assert text.count("**not measured**") == 4
+    for link in _linked_files(text):
+        assert (run / "report" / link).exists()

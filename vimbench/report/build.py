@@ -150,13 +150,17 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
         parts += [_cond_caption(cond), _pivot(cells, _ips_text), _image(stem, "throughput vs resolution")]
 
     parts.append(_heading(level, f"Peak memory (GB, {metric}; OOM cells estimated where probes exist)"))
-    for cond in conds:
+    has_memory = bool(a.run.frame[MEMORY_METRICS[metric][0]].notna().any())
+    if not has_memory:
+        parts.append(f"No {metric} memory values in this run (the harness records GPU memory only), so no "
+                     "memory table or plot.")
+    for cond in conds if has_memory else []:
         cells = at_condition(a.cells, cond)
         stem = plots.memory_vs_resolution(cells, cond, gpu, card_memory, metric, a.estimates, paper, colors,
                                           out_dir, f"{prefix}memory_vs_resolution_{_cond_tag(cond)}")
         parts += [_cond_caption(cond), _pivot(cells, lambda r: _mem_text(r, metric, a.estimates)),
                   _image(stem, "peak memory vs resolution")]
-    if not card_memory:
+    if has_memory and not card_memory:
         parts.append("The card's total memory is not drawn: env.json does not record it.")
 
     parts.append(_heading(level, "Vim / DeiT: speed ratio and memory saving (derived)"))
@@ -317,7 +321,8 @@ def _claims_md(a: Analysis, metric: str) -> str:
         rows.append([c.claim, c.deit_variant, c.vim_variant or "-", c.precision or "-", fmt(c.batch, "d", "-"),
                      c.exec_mode or "-", measured, paper, f"**{c.verdict}**", c.basis, c.other_metrics or "-"])
     lines += ["", table(header, rows)]
-    if card_memory is None:
+    if card_memory is None and any(c.claim == "memory" and "DeiT-Ti" in c.basis and "OOM" in c.basis
+                                   for c in a.claims):
         lines.append("\n(No derived lower bound for OOM cells: the card's total memory is not in env.json.)")
     return "\n".join(lines)
 
@@ -400,8 +405,9 @@ def _notes(a: Analysis) -> list[str]:
                      "re-runs those cells.")
     repeated = a.cells[a.cells["n_repeats"] > 1]
     if len(repeated):
-        notes.append(f"{len(repeated)} cell(s) were measured {int(repeated['n_repeats'].min())}-"
-                     f"{int(repeated['n_repeats'].max())} times (suite option `repeats`): tables, ratios and plots "
+        low, high = int(repeated["n_repeats"].min()), int(repeated["n_repeats"].max())
+        notes.append(f"{len(repeated)} cell(s) were measured {low if low == high else f'{low}-{high}'} times "
+                     "(suite option `repeats`): tables, ratios and plots "
                      "use the median of the ok repeats (derived); the all-cells table lists every repeat.")
     if run.duplicates_dropped:
         notes.append(f"{run.duplicates_dropped} earlier duplicate row(s) of the same cell replaced by the later one.")

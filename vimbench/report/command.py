@@ -21,6 +21,10 @@ EXIT_BAD_INPUT = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("Several RUN_DIRs: one section per run plus a cell-by-cell comparison of each with the first. "
+                     "OOM cells get an *estimated* memory need when the suite sets estimate_oom_batches "
+                     "(e.g. [8, 16, 32]): the harness then measures smaller-batch probes and the report fits "
+                     "memory = a + b x batch. Bad inputs exit with code 2.")
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
                         help="run directories (default: the newest under --runs-root); the first is the base "
                              "of the comparison when several are given")

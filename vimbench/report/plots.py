@@ -99,6 +99,11 @@ def _mark_at_bottom(ax, x: float, text: str, color: str, slot: int, right_edge: 
             ha="right" if right_edge else "left", fontsize=8, fontweight="bold")
 
 
+def _tiny(models) -> bool:
+    """The paper's Figure 1 is DeiT-Ti vs Vim-Ti: overlay it only next to those models."""
+    return bool(set(models) & {"deit_tiny", "vim_tiny"})
+
+
 def _reserve_bottom(ax, values, log: bool, fraction: float = 0.25) -> None:
     """Lower the y axis so the data sit above a free strip where OOM / ERR labels go."""
     values = np.asarray([v for v in values if v is not None and np.isfinite(v) and (v > 0 or not log)], float)
@@ -107,7 +112,7 @@ def _reserve_bottom(ax, values, log: bool, fraction: float = 0.25) -> None:
     lo, hi = values.min(), values.max()
     if log:
         lo, hi = np.log10(lo), np.log10(hi) + 0.05
-        bottom = (lo - fraction * hi) / (1 - fraction) - 0.02
+        bottom = (lo - fraction * hi) / (1 - fraction) - 0.05
         ax.set_ylim(10 ** bottom, 10 ** hi)
     elif fraction > 0:
         hi = hi * 1.05 if hi > 0 else 1.0
@@ -118,11 +123,16 @@ def _plain_log_labels(ax) -> None:
     from matplotlib.ticker import FuncFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "235" else ""))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
 
 
-def _paper_tiny_present(cells) -> bool:
-    return bool(set(cells["model"]) & {"deit_tiny", "vim_tiny"})
+def _paper_points(paper, resolutions):
+    """The paper's Figure 1 rows inside the run's resolution range, or None when there are none."""
+    if paper is None or len(resolutions) == 0:
+        return None
+    lo, hi = min(resolutions), max(resolutions)
+    inside = paper[(paper["resolution"] >= lo) & (paper["resolution"] <= hi)]
+    return inside if len(inside) else None
 
 
 @_with_rc
@@ -138,7 +148,8 @@ def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir:
         for _, bad in group[group["status"] != "ok"].iterrows():
             _mark_at_bottom(ax, bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
                                 bad["resolution"] == cells["resolution"].max())
-    if paper is not None and _paper_tiny_present(cells):
+    paper = _paper_points(paper, list(cells["resolution"])) if _tiny(cells["model"]) else None
+    if paper is not None:
         for fam, column in (("DeiT", "deit_ti_fps"), ("Vim", "vim_ti_fps")):
             ax.plot(paper["resolution"], paper[column], linestyle="--", linewidth=1.2,
                     markerfacecolor="none", label=f"{fam}-Ti (paper, GPU/batch unstated)", **_PAPER_STYLE[fam])
@@ -182,7 +193,8 @@ def memory_vs_resolution(cells, condition, gpu: str, card_memory: int | None, me
                             bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
             else:
                 no_fit.append((bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot))
-    if paper is not None and _paper_tiny_present(cells):
+    paper = _paper_points(paper, list(cells["resolution"])) if _tiny(cells["model"]) else None
+    if paper is not None:
         fitted = paper[paper["deit_ti_oom"] == 0]
         ax.plot(fitted["resolution"], fitted["deit_ti_gb"], linestyle="--", linewidth=1.2, markerfacecolor="none",
                 label="DeiT-Ti (paper; OOM at 1248)", **_PAPER_STYLE["DeiT"])
@@ -253,12 +265,14 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
             ax_mem.plot(est["resolution"], est[f"saving_{metric}"] * 100, marker=marker, markerfacecolor="none",
                         markersize=9, mew=1.8, linestyle=":", color=colors[label],
                         label=f"{label}: estimated (DeiT OOM)")
-    if paper is not None and ratios["vim_model"].eq("vim_tiny").any():
+    paper = _paper_points(paper, resolutions) if _tiny(ratios["vim_model"]) else None
+    if paper is not None:
         ax_speed.plot(paper["resolution"], paper["vim_ti_fps"] / paper["deit_ti_fps"], linestyle="--", color="0.3",
                       marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
         fitted = paper[paper["deit_ti_oom"] == 0]
         ax_mem.plot(fitted["resolution"], 100 * (1 - fitted["vim_ti_gb"] / fitted["deit_ti_gb"]), linestyle="--",
                     color="0.3", marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
+    if paper is not None and claim_resolution in resolutions:
         ax_speed.plot([claim_resolution], [speed_claim], marker="*", markersize=13, color="gold", mec="black",
                       linestyle="none", label=f"paper claim {speed_claim:g}x")
         ax_mem.plot([claim_resolution], [100 * memory_claim], marker="*", markersize=13, color="gold", mec="black",
@@ -266,12 +280,23 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
     ax_speed.axhline(1.0, color="black", linewidth=0.8)
     ax_speed.set_ylabel("speed ratio: Vim images/s / DeiT images/s (x)")
     ax_speed.set_title("Speed ratio (above 1: Vim faster)")
-    ax_mem.axhline(0.0, color="black", linewidth=0.8)
     ax_mem.set_ylabel(f"memory saving: 1 - Vim / DeiT peak memory (%), {metric}")
     ax_mem.set_title("Memory saving (above 0: Vim uses less)")
+    panels = [ax_speed, ax_mem]
+    if not ratios[f"saving_{metric}"].notna().any():
+        ax_mem.text(0.5, 0.5, f"no {metric} memory values in this run", transform=ax_mem.transAxes,
+                    ha="center", va="center", fontsize=10, color="0.3")
+        ax_mem.set_yticks([])
+        panels = [ax_speed]
+    else:
+        ax_mem.axhline(0.0, color="black", linewidth=0.8)
     for ax in (ax_speed, ax_mem):
         ax.set_xticks(resolutions)
         ax.set_xlabel("image side (px)")
+        if resolutions:
+            span = max(resolutions) - min(resolutions) or 100
+            ax.set_xlim(min(resolutions) - 0.06 * span, max(resolutions) + 0.06 * span)
+    for ax in panels:
         ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.suptitle(f"Vim vs DeiT on {gpu}, {_condition_text(condition)} (derived from measured values)")
     return _save(fig, out_dir, stem)
