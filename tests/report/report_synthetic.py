@@ -22,21 +22,21 @@ def row(model: str, variant: str, resolution: int, batch: int = 128, precision: 
         exec_mode: str = "eager", gpu: str = "NVIDIA H100 80GB HBM3", **extra) -> Row:
     """One row; `mem` (bytes) fills allocated, reserved = 1.1x, NVML = reserved + 0.5 GB."""
     ok = status == "ok"
-    fields = dict(
-        cell_id=f"{model}-{variant}-{resolution}-{batch}-{precision}-{exec_mode}-{purpose}", suite="test",
-        model=model, variant=variant, resolution=resolution, batch=batch, precision=precision,
-        exec_mode=exec_mode, purpose=purpose, tokens=tokens(resolution), status=status,
-        attention=variant if model.startswith("deit") else None,
-        scan_backend=variant if model.startswith("vim") else None,
-        images_per_s=ips if ok else None,
-        latency_ms_median=(batch / ips * 1e3) if ok and ips else None,
-        latency_cv=0.01 if ok else None,
-        mem_max_allocated_bytes=int(mem) if ok and mem is not None else None,
-        mem_max_reserved_bytes=int(mem * 1.1) if ok and mem is not None else None,
-        mem_nvml_process_bytes=int(mem * 1.1 + 5e8) if ok and mem is not None else None,
-        error="RuntimeError: boom" if status == "error" else None,
-        device="cuda", gpu_name=gpu, git_commit="0123456789abcdef", torch_version="2.11.0",
-    )
+    fields = {
+        "cell_id": f"{model}-{variant}-{resolution}-{batch}-{precision}-{exec_mode}-{purpose}", "suite": "test",
+        "model": model, "variant": variant, "resolution": resolution, "batch": batch, "precision": precision,
+        "exec_mode": exec_mode, "purpose": purpose, "tokens": tokens(resolution), "status": status,
+        "attention": variant if model.startswith("deit") else None,
+        "scan_backend": variant if model.startswith("vim") else None,
+        "images_per_s": ips if ok else None,
+        "latency_ms_median": (batch / ips * 1e3) if ok and ips else None,
+        "latency_cv": 0.01 if ok else None,
+        "mem_max_allocated_bytes": int(mem) if ok and mem is not None else None,
+        "mem_max_reserved_bytes": int(mem * 1.1) if ok and mem is not None else None,
+        "mem_nvml_process_bytes": int(mem * 1.1 + 5e8) if ok and mem is not None else None,
+        "error": "RuntimeError: boom" if status == "error" else None,
+        "device": "cuda", "gpu_name": gpu, "git_commit": "0123456789abcdef", "torch_version": "2.11.0",
+    }
     fields.update(extra)
     return Row(**fields)
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-
 from report_synthetic import H100_BYTES, highres_rows, row, write_run
+
 from vimbench.report import command
 from vimbench.report.build import build_report
 from vimbench.report.markdown import fmt_gb, fmt_ips

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from report_synthetic import row, write_run
+
 from vimbench.report.estimate import NO_PROBES, estimate_oom_cells, fit_line
 from vimbench.report.load import load_run
 

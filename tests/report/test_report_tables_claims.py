@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from report_synthetic import H100_BYTES, row, write_run
+
 from vimbench.report import claims
 from vimbench.report.build import analyse
 from vimbench.report.load import load_run

@@ -114,16 +114,16 @@ def _reading_guide(metric: str) -> str:
     return "\n".join([
         "How to read this report:",
         "",
-        "- Every number is copied from the runs' `results.jsonl`, except those marked *derived* (ratios and "
+        ("- Every number is copied from the runs' `results.jsonl`, except those marked *derived* (ratios and "
         "savings computed from measured values) and *estimated* (memory an out-of-memory cell would have "
-        "needed, extrapolated from smaller-batch probe rows; never a measurement).",
-        "- Throughput is images/s (batch / median latency). Memory is in GB = 10^9 bytes (the unit of the "
+        "needed, extrapolated from smaller-batch probe rows; never a measurement)."),
+        ("- Throughput is images/s (batch / median latency). Memory is in GB = 10^9 bytes (the unit of the "
         f"paper's Figure 1). Savings and the memory claim use **{metric}**: {MEMORY_METRICS[metric][1]}; "
-        "the tables show the other metrics too.",
-        "- Plots: solid lines and filled markers are measured; hollow markers on dotted lines are estimated; "
+        "the tables show the other metrics too."),
+        ("- Plots: solid lines and filled markers are measured; hollow markers on dotted lines are estimated; "
         "dashed grey/black lines are the paper's Figure 1 values "
         f"({PAPER_CITATION}; read off the figure, GPU/batch/precision unstated by the paper); "
-        "a cross marks OOM, ERR a failed cell. Each plot is linked as PNG and SVG.",
+        "a cross marks OOM, ERR a failed cell. Each plot is linked as PNG and SVG."),
     ])
 
 
@@ -207,8 +207,8 @@ def _run_header(run: Run, out_dir: Path) -> str:
         if values:
             versions.append(f"{column.split('_')[0]} {', '.join(values)}")
     lines = [
-        f"- Run directory: `{os.path.relpath(run.path.resolve(), out_dir.resolve())}` "
-        f"(suite: {run.suite_name or 'unknown'})",
+        (f"- Run directory: `{os.path.relpath(run.path.resolve(), out_dir.resolve())}` "
+        f"(suite: {run.suite_name or 'unknown'})"),
         f"- Card: **{run.gpu_name}**, {memory}",
         f"- Cells: {len(measure)} measured ({counts}); {probes} OOM probe rows",
         f"- Commit: {', '.join(c[:12] for c in run.commits) or 'unknown'}; {'; '.join(versions) or 'versions unknown'}",
@@ -232,7 +232,7 @@ def _image(stem: str, alt: str) -> str:
 
 def _pivot(cells, text) -> str:
     """Rows: model (variant); columns: resolution; cells: text(row)."""
-    resolutions = sorted(set(int(r) for r in cells["resolution"]))
+    resolutions = sorted({int(r) for r in cells["resolution"]})
     series = sorted(set(cells["series"]))
     rows = []
     for s in series:
@@ -291,12 +291,12 @@ def _claims_md(a: Analysis, metric: str) -> str:
     run = a.run
     card_memory, _ = run.gpu_total_memory
     lines = [
-        f"Paper: {PAPER_CITATION}: Vim-Ti is {claims_mod.SPEED_CLAIM:g}x faster than DeiT-Ti and saves "
+        (f"Paper: {PAPER_CITATION}: Vim-Ti is {claims_mod.SPEED_CLAIM:g}x faster than DeiT-Ti and saves "
         f"{100 * claims_mod.MEMORY_CLAIM:.1f}% GPU memory at {claims_mod.CLAIM_RESOLUTION} px. "
-        "The paper's DeiT most likely used plain (eager) attention; modern DeiT uses fused SDPA.",
+        "The paper's DeiT most likely used plain (eager) attention; modern DeiT uses fused SDPA."),
         "",
-        f"Conditions: card **{run.gpu_name}**; memory metric **{metric}** ({MEMORY_METRICS[metric][1]}); "
-        "batch, precision and execution mode per row.",
+        (f"Conditions: card **{run.gpu_name}**; memory metric **{metric}** ({MEMORY_METRICS[metric][1]}); "
+        "batch, precision and execution mode per row."),
         "",
         f"Rule: {claims_mod.RULE}",
         "",
@@ -353,9 +353,9 @@ def _estimates_md(a: Analysis) -> str:
                    *[fmt_gb(getattr(p, c), "-") for c, _ in MEMORY_METRICS.values()]]
                   for p in probes.itertuples(index=False)]
     text = [
-        "Fit: peak memory = a + b x batch (least squares over the probe batches of the same model, variant, "
+        ("Fit: peak memory = a + b x batch (least squares over the probe batches of the same model, variant, "
         "resolution, precision and exec mode), evaluated at the batch that ran out of memory. "
-        "An extrapolation, labelled *estimated* wherever it is used. With 2 probe batches R^2 is trivially 1.",
+        "An extrapolation, labelled *estimated* wherever it is used. With 2 probe batches R^2 is trivially 1."),
         "",
         table(["model (variant)", "px", "OOM batch", "precision", "exec", "metric", "need (GB)", "status",
                "probe batches", "a (GB)", "b (MB/image)", "R^2"], rows, "lrrlllrllrrr"),
@@ -454,11 +454,11 @@ def _comparison_section(comparison, out_dir: Path, metric: str, analyses: list[A
     lines = [
         f"## Comparison: {other.label} vs {base.label}",
         "",
-        f"Base **{base.label}** ({base.gpu_name}, commit {', '.join(c[:12] for c in base.commits) or 'unknown'}) "
+        (f"Base **{base.label}** ({base.gpu_name}, commit {', '.join(c[:12] for c in base.commits) or 'unknown'}) "
         f"vs **{other.label}** ({other.gpu_name}, commit "
         f"{', '.join(c[:12] for c in other.commits) or 'unknown'}). Ratios are {other.label} / {base.label} "
         f"(derived); {len(matched)} common cells, {only_base} only in {base.label}, {only_other} only in "
-        f"{other.label}. Runs on different cards or days are weak evidence for small differences.",
+        f"{other.label}. Runs on different cards or days are weak evidence for small differences."),
         "",
         table(["model (variant)", "px", "batch", "precision", "exec", f"{base.label} images/s",
                f"{other.label} images/s", "throughput ratio (derived)", f"{base.label} GB ({metric})",

@@ -77,8 +77,8 @@ def claim_rows(ratios, card_memory_bytes: int | None, metric: str) -> list[Claim
 
 
 def _conditions(r) -> dict:
-    return dict(deit_variant=r.deit_variant, vim_variant=r.vim_variant, batch=int(r.batch),
-                precision=r.precision, exec_mode=r.exec_mode)
+    return {"deit_variant": r.deit_variant, "vim_variant": r.vim_variant, "batch": int(r.batch),
+                "precision": r.precision, "exec_mode": r.exec_mode}
 
 
 def _speed_row(r) -> ClaimRow:

@@ -19,7 +19,7 @@ _RC = {"svg.hashsalt": "vimbench-report", "font.size": 9, "axes.grid": True, "gr
 _PNG_META = {"Software": None}
 _SVG_META = {"Date": None, "Creator": None}
 _DPI = 120
-_PAPER_STYLE = {"DeiT": dict(color="0.45", marker="s"), "Vim": dict(color="black", marker="o")}
+_PAPER_STYLE = {"DeiT": {"color": "0.45", "marker": "s"}, "Vim": {"color": "black", "marker": "o"}}
 _OOM_COLOR = "tab:red"
 
 
@@ -143,7 +143,7 @@ def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir:
     for slot, (label, group) in enumerate(sorted(cells.groupby("series"), key=lambda kv: kv[0])):
         group = group.sort_values("resolution")
         ok = group[group["status"] == "ok"]
-        style = dict(color=colors[label], marker="s" if label.startswith("DeiT") else "o")
+        style = {"color": colors[label], "marker": "s" if label.startswith("DeiT") else "o"}
         ax.plot(ok["resolution"], ok["images_per_s"], linestyle="-", label=f"{label}", **style)
         for _, bad in group[group["status"] != "ok"].iterrows():
             _mark_at_bottom(ax, bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
@@ -167,10 +167,9 @@ def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir:
 @_with_rc
 def memory_vs_resolution(cells, condition, gpu: str, card_memory: int | None, metric: str, estimates, paper,
                          colors, out_dir: Path, stem: str) -> str:
-    column, description = MEMORY_METRICS[metric]
+    column = MEMORY_METRICS[metric][0]
     fig, axes = _figure()
     ax = axes[0, 0]
-    batch, precision, exec_mode = condition
     top_values, no_fit = [], []
     for slot, (label, group) in enumerate(sorted(cells.groupby("series"), key=lambda kv: kv[0])):
         group = group.sort_values("resolution")
@@ -190,7 +189,7 @@ def memory_vs_resolution(cells, condition, gpu: str, card_memory: int | None, me
                         mew=1.8, color=colors[label], linestyle="none")
                 ax.annotate(f"OOM, estimated\n{y:.1f} GB", (bad["resolution"], y), textcoords="offset points",
                             xytext=(-8, 6), ha="right", fontsize=7.5, color=colors[label],
-                            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
+                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
             else:
                 no_fit.append((bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot))
     paper = _paper_points(paper, list(cells["resolution"])) if _tiny(cells["model"]) else None
@@ -244,7 +243,7 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
     ratios = ratios[has_value]
     pair_labels = sorted({_pair_label(r) for r in ratios.itertuples(index=False)})
     colors = dict(zip(pair_labels, _pair_palette(len(pair_labels))))
-    resolutions = sorted(set(int(r) for r in ratios["resolution"]))
+    resolutions = sorted({int(r) for r in ratios["resolution"]})
     for label in pair_labels:
         group = ratios[[_pair_label(r) == label for r in ratios.itertuples(index=False)]].sort_values("resolution")
         marker = "o"
@@ -314,7 +313,7 @@ def _pair_palette(n: int) -> list[str]:
 @_with_rc
 def throughput_vs_batch(cells, precision: str, exec_mode: str, gpu: str, colors, out_dir: Path, stem: str) -> str:
     """One panel per resolution; x = batch (log2), y = images/s."""
-    resolutions = sorted(set(int(r) for r in cells["resolution"]))
+    resolutions = sorted({int(r) for r in cells["resolution"]})
     ncols = min(3, len(resolutions))
     nrows = (len(resolutions) + ncols - 1) // ncols
     fig, axes = _figure(ncols=ncols, nrows=nrows, width=4.2 * ncols, height=3.4 * nrows + 0.6)
@@ -332,7 +331,7 @@ def throughput_vs_batch(cells, precision: str, exec_mode: str, gpu: str, colors,
         _reserve_bottom(ax, list(at.loc[at["status"] == "ok", "images_per_s"].astype(float)), log=False,
                         fraction=0.2 if (at["status"] != "ok").any() else 0.0)
         ax.set_xscale("log", base=2)
-        batches = sorted(set(int(b) for b in at["batch"]))
+        batches = sorted({int(b) for b in at["batch"]})
         ax.set_xticks(batches)
         ax.set_xticklabels([str(b) for b in batches])
         ax.set_xlabel("batch size (images)")
@@ -364,7 +363,7 @@ def compare_runs(matched, base_label: str, other_label: str, base_gpu: str, othe
                 color=colors[series], linestyle=styles[conds.index((batch, precision, exec_mode)) % len(styles)],
                 label=f"{series}, {precision}, batch {batch}, {exec_mode}")
     ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(sorted(set(int(r) for r in matched["resolution"])))
+    ax.set_xticks(sorted({int(r) for r in matched["resolution"]}))
     ax.set_xlabel("image side (px)")
     ax.set_ylabel(f"throughput ratio: {other_label} / {base_label} (x)")
     ax.set_title(f"Throughput of {other_label} ({other_gpu}) over {base_label} ({base_gpu})\n"
