@@ -9,6 +9,7 @@ CASES = [
     # selective scan: our Triton kernels, mamba_ssm's, and anything inside a scan range
     ("_selective_scan_fwd_kernel", (), "scan"),
     ("_bidirectional_scan_kernel", (), "scan"),
+    ("_carry_kernel", (), "scan"),  # the chunked scan's carry pass
     ("void selective_scan_fwd_kernel<Selective_Scan_fwd_kernel_traits<32, 4, true, true, true, at::Half>>(SSMParamsBase)",
      ("aten::empty",), "scan"),
     ("aten::bmm", ("aten::bmm", "aten::einsum", "vimbench:selective_scan", "module:BiMambaV2Mixer"), "scan"),

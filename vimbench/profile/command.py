@@ -7,9 +7,9 @@ the product of `--model` (MODEL or MODEL:VARIANT, several allowed), `--resolutio
 [:PRECISION]` entries (when batches differ per model).  Several cells make one report
 that compares them.
 
-Writes into `--out` (default `runs/profile-<UTC time>/`): profile.md, CSV tables, PNG plots
-and one Chrome trace per cell (`trace-*.json.gz`, open in chrome://tracing or Perfetto;
-ignored by git).
+Writes into `--out` (default `runs/profile-<UTC time>/`): profile.md, CSV tables, PNG plots,
+one Chrome trace per cell (`trace-*.json.gz`, open in chrome://tracing or Perfetto; ignored
+by git) and `results.pkl` (the raw results, to rebuild the report elsewhere).
 """
 
 from __future__ import annotations
@@ -241,12 +241,27 @@ def _in_process(fn, isolation: str, *args):
 
 
 def write_report(results, out_dir: Path, command: str, top_n: int):
+    """Plots, CSVs and profile.md; each step on its own, so one failing step loses nothing else.
+    The raw results are pickled too (`results.pkl`), so a report can be rebuilt elsewhere."""
+    import pickle
+
     from .plots import write_plots
     from .report import write_csvs, write_markdown
 
-    plots = write_plots(results, out_dir)
-    write_csvs(results, out_dir)
-    return write_markdown(results, out_dir, command, plots, top_n)
+    with open(Path(out_dir) / "results.pkl", "wb") as fh:
+        pickle.dump(results, fh)
+    plots = {}
+    for step in ("plots", "csvs", "markdown"):
+        try:
+            if step == "plots":
+                plots = write_plots(results, out_dir)
+            elif step == "csvs":
+                write_csvs(results, out_dir)
+            else:
+                return write_markdown(results, out_dir, command, plots, top_n)
+        except Exception as exc:  # report what broke; the other outputs stand
+            print(f"vimbench profile: writing {step} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return None
 
 
 def print_summary(results, out_dir: Path) -> None:
@@ -262,6 +277,11 @@ def print_summary(results, out_dir: Path) -> None:
         shares = dict(zip(r.categories["category"], r.categories["share"]))
         print(f"{r.label:48s} {r.summary.get('images_per_s', 0):9.1f} "
               + " ".join(f"{100 * shares[c]:5.1f}%" for c in names))
+    for r in results:
+        if r.status == "ok" and r.kernels is not None:
+            top = "; ".join(f"{k.kernel[:60]} [{k.category}] {100 * k.share:.1f}%"
+                            for k in r.kernels.head(3).itertuples())
+            print(f"top kernels, {r.label}: {top}")
     for note in sorted({n for r in results for n in r.notes if "Traceback" not in n}):
         print(f"note: {note}")
     print(f"\nreport: {out_dir / 'profile.md'}")
