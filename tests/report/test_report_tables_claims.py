@@ -108,6 +108,9 @@ def test_deit_oom_gives_estimated_memory_verdict_and_unmeasured_speed(tmp_path):
     assert "estimated" in mem.basis
     (speed,) = _claims(a, "speed", "eager")
     assert speed.verdict == "not measured" and "OOM" in speed.basis
+    # context from the largest probe batch, never a verdict
+    assert "at batch 32 (OOM probe, measured) DeiT-Ti ran 10.0 images/s" in speed.basis
+    assert "= 5.00x (derived across different batches, so no verdict)" in speed.basis
     assert _ratio(a)["deit_mem_allocated_source"] == "estimated"
 
 

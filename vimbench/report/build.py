@@ -43,7 +43,9 @@ def analyse(run: Run, metric: str) -> Analysis:
     estimates = estimate_oom_cells(run.frame)
     ratios = ratio_table(cells, estimates)
     card_memory, _ = run.gpu_total_memory
-    return Analysis(run, rows, cells, estimates, ratios, claims_mod.claim_rows(ratios, card_memory, metric))
+    probes = run.frame[run.frame["purpose"] == "oom_estimate"]
+    return Analysis(run, rows, cells, estimates, ratios,
+                    claims_mod.claim_rows(ratios, card_memory, metric, probes))
 
 
 def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated") -> Path:

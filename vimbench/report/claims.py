@@ -57,8 +57,12 @@ def verdict(claim: str, value: float, estimated: bool = False) -> str:
     return f"{word} (estimated)" if estimated else word
 
 
-def claim_rows(ratios, card_memory_bytes: int | None, metric: str) -> list[ClaimRow]:
-    """Every claim x DeiT kernel x measured condition at 1248 (one 'not measured' row if none)."""
+def claim_rows(ratios, card_memory_bytes: int | None, metric: str, probes=None) -> list[ClaimRow]:
+    """Every claim x DeiT kernel x measured condition at 1248 (one 'not measured' row if none).
+
+    `probes` (the run's oom_estimate rows) let a speed row whose DeiT-Ti ran out of memory
+    mention the throughput DeiT-Ti reached at its largest probe batch, as context only.
+    """
     at = ratios[(ratios["resolution"] == CLAIM_RESOLUTION) & (ratios["vim_model"] == CLAIM_VIM)
                 & (ratios["deit_model"] == CLAIM_DEIT)]
     kernels = list(DEIT_KERNELS) + sorted(set(at["deit_variant"]) - set(DEIT_KERNELS))
@@ -72,7 +76,7 @@ def claim_rows(ratios, card_memory_bytes: int | None, metric: str) -> list[Claim
                                     f"no Vim-Ti / DeiT-Ti ({kernel}) pair at {CLAIM_RESOLUTION} in this run", ""))
                 continue
             for r in rows.itertuples(index=False):
-                out.append(_speed_row(r) if claim == "speed" else _memory_row(r, metric, card_memory_bytes))
+                out.append(_speed_row(r, probes) if claim == "speed" else _memory_row(r, metric, card_memory_bytes))
     return out
 
 
@@ -81,10 +85,12 @@ def _conditions(r) -> dict:
                 "precision": r.precision, "exec_mode": r.exec_mode}
 
 
-def _speed_row(r) -> ClaimRow:
+def _speed_row(r, probes=None) -> ClaimRow:
     value = float(r.speed_ratio)
     if np.isnan(value):
         basis = _why_missing(r, "speed")
+        if r.deit_status == "oom" and r.vim_status == "ok" and probes is not None:
+            basis += _probe_context(r, probes)
     else:
         basis = (f"derived: {r.vim_images_per_s:.1f} / {r.deit_images_per_s:.1f} images/s (measured)")
     return ClaimRow("speed", **_conditions(r), measured=value, paper=SPEED_CLAIM,
@@ -117,6 +123,21 @@ def _memory_row(r, metric: str, card_memory_bytes: int | None) -> ClaimRow:
     return ClaimRow("memory", **_conditions(r), measured=value, paper=MEMORY_CLAIM,
                     verdict=verdict("memory", value, estimated), basis=basis,
                     other_metrics="; ".join(others))
+
+
+def _probe_context(r, probes) -> str:
+    """DeiT-Ti's throughput at its largest OOM-probe batch, and Vim over it: a cross-batch hint, no verdict."""
+    same = probes[(probes["model"] == r.deit_model) & (probes["variant"] == r.deit_variant)
+                  & (probes["resolution"] == r.resolution) & (probes["precision"] == r.precision)
+                  & (probes["exec_mode"] == r.exec_mode) & (probes["status"] == "ok")
+                  & probes["images_per_s"].notna()]
+    if same.empty:
+        return ""
+    largest = same[same["batch"] == same["batch"].max()].iloc[-1]
+    ratio = r.vim_images_per_s / float(largest["images_per_s"])
+    return (f". For context only: at batch {int(largest['batch'])} (OOM probe, measured) DeiT-Ti ran "
+            f"{float(largest['images_per_s']):.1f} images/s; Vim-Ti at batch {r.batch} / that = {ratio:.2f}x "
+            "(derived across different batches, so no verdict)")
 
 
 def _why_missing(r, claim: str) -> str:
