@@ -29,8 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("cells from a suite")
     src.add_argument("--suite", help="suite name or path (see `vimbench list`)")
     src.add_argument("--cell", action="append", default=[], metavar="INDEX|KEY=VALUE[,VALUE]",
-                     help="a cell of the suite by its index in `vimbench list` order, or a filter "
-                          "(keys: model, variant, resolution, batch, precision, exec_mode); repeatable")
+                     help="a cell of the suite by its 0-based index in the suite's cell order, or a filter "
+                          "(keys: model, variant, resolution, batch, precision, exec_mode; filters on different "
+                          "keys combine); repeatable; without --cell every cell of the suite is profiled")
     cli = parser.add_argument_group("cells from the command line")
     cli.add_argument("--model", action="append", default=[], metavar="MODEL[:VARIANT]",
                      help="e.g. vim_tiny:triton, deit_tiny:sdpa; repeatable")
