@@ -63,7 +63,7 @@ def test_gpu_shaped_report(tmp_path):
                     "## Telemetry during the timed loop (NVML)", "## Scan roofline", "measured (test)",
                     "oom: CUDA out of memory", "NVIDIA H100 80GB HBM3"):
         assert section in text, section
-    for name in ("categories.png", "memory.png", "telemetry.png"):
+    for name in ("categories.png", "memory.png", "telemetry.png", "roofline.png"):
         assert (tmp_path / name).read_bytes()[:8] == PNG_MAGIC, name
     memory = pd.read_csv(tmp_path / "memory.csv")
     for r in results:

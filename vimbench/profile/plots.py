@@ -4,6 +4,7 @@
                      resolution so 224 and 1248 stay readable) and share (bottom)
     memory.png       allocated memory over one forward, one line per cell, with the peak
     telemetry.png    power and SM clock over the timed loop
+    roofline.png     the scan's exponential rate against the copy-bandwidth and exp2 roofs
 """
 
 from __future__ import annotations
@@ -124,6 +125,39 @@ def plot_telemetry(results, path: Path, title: str) -> Path | None:
     return path
 
 
+def plot_roofline(results, path: Path, title: str) -> Path | None:
+    """Exponentials per second against exponentials per byte of minimum traffic: the scan's
+    point under the roof min(exp2 ceiling, intensity x copy bandwidth)."""
+    points = [r for r in results if "scan_exp_per_s" in r.summary]
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    s0 = points[0].summary
+    copy_bw, exp_ceiling = s0["copy_ceiling_gb_per_s"] * 1e9, s0["exp2_ceiling_per_s"]
+    intensities = [r.summary["scan_exponentials"] / r.summary["scan_min_bytes"] for r in points]
+    lo, hi = min(intensities) / 8, max(intensities) * 8
+    ridge = exp_ceiling / copy_bw
+    xs = [lo, min(max(ridge, lo), hi), hi]
+    ax.plot(xs, [min(exp_ceiling, x * copy_bw) for x in xs], color="black", linewidth=1.5,
+            label=f"roof: {copy_bw / 1e12:.2f} TB/s copy, {exp_ceiling:.2e} exp2/s")
+    for r, x in zip(points, intensities):
+        ax.scatter([x], [r.summary["scan_exp_per_s"]], s=40, zorder=3,
+                   label=f"{r.label}: {100 * r.summary['scan_fraction_of_exp2']:.0f}% of exp2, "
+                         f"{100 * r.summary['scan_fraction_of_copy_bw']:.0f}% of copy BW")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("exponentials per byte of minimum traffic")
+    ax.set_ylabel("exponentials per second")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results, out_dir: Path) -> dict[str, Path]:
     devices = sorted({r.gpu_name for r in results if r.gpu_name}) or sorted({r.device for r in results})
     suffix = ", ".join(devices)
@@ -131,5 +165,6 @@ def write_plots(results, out_dir: Path) -> dict[str, Path]:
         "categories": plot_categories(results, Path(out_dir) / "categories.png", f"Where the time goes ({suffix})"),
         "memory": plot_memory(results, Path(out_dir) / "memory.png", f"Allocated memory over one forward ({suffix})"),
         "telemetry": plot_telemetry(results, Path(out_dir) / "telemetry.png", f"NVML during the timed loop ({suffix})"),
+        "roofline": plot_roofline(results, Path(out_dir) / "roofline.png", f"Selective scan roofline ({suffix})"),
     }
     return {k: v for k, v in made.items() if v is not None}

@@ -175,6 +175,8 @@ def write_markdown(results, out_dir: Path, command: str, plots: dict[str, Path],
                   "bidirectional: 6E + 4N elements per token and layer, else 2 x (4E + 2N)); "
                   "exponentials: B x L x E x N per direction and layer. "
                   f"exp2 ceiling: {with_roofline[0].summary['exp2_ceiling_source']}.", ""]
+        if "roofline" in plots:
+            lines += [f"![roofline]({plots['roofline'].name})", ""]
     else:
         lines += ["No scan kernels profiled on a GPU (roofline needs a Vim model on CUDA).", ""]
 
