@@ -148,8 +148,13 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
     for cond in conds:
         cells = at_condition(a.cells, cond)
         stem = plots.throughput_vs_resolution(cells, cond, gpu, paper, colors, out_dir,
-                                              f"{prefix}throughput_vs_resolution_{_cond_tag(cond)}")
+                                              f"{prefix}throughput_vs_resolution_{_cond_tag(cond)}",
+                                              probes=run.frame[run.frame["purpose"] == "oom_estimate"])
         parts += [_cond_caption(cond), _pivot(cells, _ips_text), _image(stem, "throughput vs resolution")]
+    if (a.cells["status"] == "oom").any() and (run.frame["purpose"] == "oom_estimate").any():
+        parts.append("In the plot, a white diamond above an OOM mark is that cell's largest OOM probe "
+                     "(same model, resolution and precision at a smaller batch; measured, listed in the OOM "
+                     "section): what the model reaches when it fits.")
 
     parts.append(_heading(level, f"Peak memory (GB, {metric}; OOM cells estimated where probes exist)"))
     has_memory = bool(a.run.frame[MEMORY_METRICS[metric][0]].notna().any())
@@ -209,13 +214,19 @@ def _run_header(run: Run, out_dir: Path) -> str:
         if values:
             versions.append(f"{column.split('_')[0]} {', '.join(values)}")
     lines = [
-        (f"- Run directory: `{os.path.relpath(run.path.resolve(), out_dir.resolve())}` "
+        (f"- Run directory: `{_shown_path(run.path, out_dir)}` "
         f"(suite: {run.suite_name or 'unknown'})"),
         f"- Card: **{run.gpu_name}**, {memory}",
         f"- Cells: {len(measure)} measured ({counts}); {probes} OOM probe rows",
         f"- Commit: {', '.join(c[:12] for c in run.commits) or 'unknown'}; {'; '.join(versions) or 'versions unknown'}",
     ]
     return "\n".join(lines)
+
+
+def _shown_path(path: Path, out_dir: Path) -> str:
+    """The run directory relative to the report (a working link) unless that climbs far."""
+    relative = os.path.relpath(path.resolve(), out_dir.resolve())
+    return relative if relative.count("..") <= 2 else str(path.resolve())
 
 
 def _cond_tag(cond) -> str:
@@ -347,7 +358,7 @@ def _estimates_md(a: Analysis) -> str:
                      f"{fmt_gb(r.estimated_bytes)} (estimated)" if r.status == "estimated" else "-",
                      r.status, r.probe_batches or "-", fmt_gb(r.intercept_bytes, "-"),
                      fmt(None if is_missing(r.slope_bytes_per_image) else r.slope_bytes_per_image / 1e6, ".1f", "-"),
-                     fmt(r.r2, ".4f", "-")])
+                     fmt(r.r2, ".5f", "-")])
     probes = a.run.frame[a.run.frame["purpose"] == "oom_estimate"].sort_values(
         ["model", "variant", "resolution", "precision", "exec_mode", "batch"], kind="stable")
     probe_rows = [[series_label(p.model, p.variant), p.resolution, p.batch, p.precision, p.exec_mode,
@@ -424,7 +435,10 @@ def _notes(a: Analysis) -> list[str]:
         notes.append(f"{len(high)} cell(s) with latency CV above {HIGH_CV:.0%}: their timings are noisy.")
     throttled = a.rows[a.rows["throttled"].fillna(False).astype(bool)]
     if len(throttled):
-        notes.append(f"{len(throttled)} cell(s) ran while the GPU reported throttling.")
+        which = ", ".join(f"{series_label(r.model, r.variant)} {r.resolution} px batch {r.batch}"
+                          for r in throttled.itertuples(index=False))
+        notes.append(f"{len(throttled)} cell(s) ran while the GPU reported throttling (see `throttled` and the "
+                     f"telemetry in results.csv): {which}.")
     return notes
 
 

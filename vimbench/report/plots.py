@@ -99,6 +99,17 @@ def _mark_at_bottom(ax, x: float, text: str, color: str, slot: int, right_edge: 
             ha="right" if right_edge else "left", fontsize=8, fontweight="bold")
 
 
+def _largest_probe(probes, cell):
+    """The ok oom_estimate row of this cell with the largest batch (measured, smaller batch), or None."""
+    if probes is None or probes.empty:
+        return None
+    same = probes[(probes["model"] == cell["model"]) & (probes["variant"] == cell["variant"])
+                  & (probes["resolution"] == cell["resolution"]) & (probes["precision"] == cell["precision"])
+                  & (probes["exec_mode"] == cell["exec_mode"]) & (probes["status"] == "ok")
+                  & probes["images_per_s"].notna()]
+    return None if same.empty else same.sort_values("batch", kind="stable").iloc[-1]
+
+
 def _tiny(models) -> bool:
     """The paper's Figure 1 is DeiT-Ti vs Vim-Ti: overlay it only next to those models."""
     return bool(set(models) & {"deit_tiny", "vim_tiny"})
@@ -136,7 +147,9 @@ def _paper_points(paper, resolutions):
 
 
 @_with_rc
-def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir: Path, stem: str) -> str:
+def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir: Path, stem: str,
+                             probes=None) -> str:
+    """images/s against resolution (log); an OOM cell shows its largest ok probe (smaller batch)."""
     fig, axes = _figure()
     ax = axes[0, 0]
     values = list(cells.loc[cells["status"] == "ok", "images_per_s"].astype(float))
@@ -147,7 +160,15 @@ def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir:
         ax.plot(ok["resolution"], ok["images_per_s"], linestyle="-", label=f"{label}", **style)
         for _, bad in group[group["status"] != "ok"].iterrows():
             _mark_at_bottom(ax, bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
-                                bad["resolution"] == cells["resolution"].max())
+                            bad["resolution"] == cells["resolution"].max())
+            probe = _largest_probe(probes, bad) if bad["status"] == "oom" else None
+            if probe is not None:
+                ax.plot([bad["resolution"]], [probe["images_per_s"]], marker="D", markersize=6, linestyle="none",
+                        color=colors[label], markerfacecolor="white", mew=1.5)
+                ax.annotate(f"batch {int(probe['batch'])} probe", (bad["resolution"], probe["images_per_s"]),
+                            textcoords="offset points", xytext=(-7, 0), ha="right", va="center", fontsize=7.5,
+                            color=colors[label])
+                values.append(float(probe["images_per_s"]))
     paper = _paper_points(paper, list(cells["resolution"])) if _tiny(cells["model"]) else None
     if paper is not None:
         for fam, column in (("DeiT", "deit_ti_fps"), ("Vim", "vim_ti_fps")):
