@@ -8,7 +8,8 @@ Configurations (amp-fp16 autocast, fp32 weights, no_grad):
     vim_tiny   triton-fused   + cuda_graph
     deit_tiny  sdpa           (+ cuda_graph)
 Timing is interleaved in rounds (A/B/C/D, A/B/C/D, ...) so drifts hit every config alike;
-peak memory (weights + activation peak of one eager forward) in its own pass; a torch.profiler table of one forward per Vim
+peak memory (weights + input + activation peak of one eager forward, as the
+harness's max_memory_allocated counts it) in its own pass; a torch.profiler table of one forward per Vim
 variant shows where the time goes.  Writes e2e.json and prints a table.
 """
 
@@ -130,13 +131,15 @@ def main(argv=None):
                 tables[key] = f"profile failed: {type(err).__name__}: {err}"
 
     rows = []
+    x_bytes = x.numel() * x.element_size()
     for key, c in cells.items():
         med = statistics.median(c["samples"])
         rows.append(dict(config=key, model=c["model"], variant=c["variant"], exec_mode=c["exec_mode"],
                          res=args.res, batch=args.batch, precision="amp-fp16",
                          ms_median=med, ms_min=min(c["samples"]), ms_max=max(c["samples"]),
                          images_per_s=args.batch / med * 1e3,
-                         peak_gb=(c["act_peak_bytes"] + c["weight_bytes"]) / 1e9 if c["act_peak_bytes"] is not None else None,
+                         peak_gb=(c["act_peak_bytes"] + c["weight_bytes"] + x_bytes) / 1e9
+                         if c["act_peak_bytes"] is not None else None,
                          setup_s=c["setup_s"], first_call_s=c["first_s"], out_finite=c["out_finite"],
                          samples_ms=c["samples"]))
     deit = next((r for r in rows if r["config"] == "deit_tiny/sdpa/eager"), None)

@@ -36,3 +36,13 @@ def print_table(rows: list[dict], keys: list[str]) -> None:
 
 def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def write_csv(rows: list[dict], path: str) -> None:
+    import csv
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)

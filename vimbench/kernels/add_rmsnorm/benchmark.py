@@ -11,7 +11,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from vimbench.kernels._bench import card, copy_gbs, print_table, time_ms
+from vimbench.kernels._bench import card, copy_gbs, print_table, time_ms, write_csv
 from vimbench.kernels.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
 
 LAUNCH_SHAPES = [(1, 1), (2, 1), (4, 2), (8, 4), (16, 4), (32, 4), (32, 8), (64, 8)]  # (block_m, num_warps)
@@ -60,6 +60,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--tokens", type=int, default=6085)
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--dtypes", default="bfloat16,float16")
+    p.add_argument("--csv", help="also write the rows to this CSV file")
     args = p.parse_args(argv)
     gbs = copy_gbs()
     print(f"# add_rmsnorm on {card()}; copy {gbs:.0f} GB/s")
@@ -69,6 +70,8 @@ def main(argv=None) -> list[dict]:
     for r in rows:
         r["card"], r["copy_gbs"] = card(), gbs
     print_table(rows, ["op", "dtype", "impl", "ms", "ms_p10", "ms_p90", "gbs", "frac_copy", "rel_err_out"])
+    if args.csv:
+        write_csv(rows, args.csv)
     return rows
 
 

@@ -12,7 +12,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from vimbench.kernels._bench import card, copy_gbs, print_table, time_ms
+from vimbench.kernels._bench import card, copy_gbs, print_table, time_ms, write_csv
 from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref
 
 LAUNCH_SHAPES = [(16, 64, 4), (32, 64, 4), (32, 128, 4), (64, 64, 4), (64, 128, 8), (128, 64, 8), (16, 128, 4), (8, 256, 4)]
@@ -53,7 +53,9 @@ def run(batch: int, tokens: int, inner: int, dtype: torch.dtype, gbs_copy: float
         rows.append({**common, "impl": impl, **t, "gbs": min_bytes / (t["ms"] * 1e-3) / 1e9,
                      "frac_copy": min_bytes / (t["ms"] * 1e-3) / 1e9 / gbs_copy})
     with torch.no_grad():
-        add("torch_unfused", time_ms(lambda: unfused_torch(x, w, b, w_b, b_b)))
+        # autocast would hand F.conv1d weights cast to x's dtype: do that once, outside the timing
+        w16, b16, wb16, bb16 = (t.to(dtype) for t in (w, b, w_b, b_b))
+        add("torch_unfused", time_ms(lambda: unfused_torch(x, w16, b16, wb16, bb16)))
         for bl, be, warps in LAUNCH_SHAPES:
             add(f"triton_l{bl}_e{be}_w{warps}",
                 time_ms(lambda: bidirectional_conv1d(x, w, b, w_b, b_b, block_l=bl, block_e=be, num_warps=warps)))
@@ -67,6 +69,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--tokens", type=int, default=6085)
     p.add_argument("--inner", type=int, default=384)
     p.add_argument("--dtypes", default="bfloat16,float16")
+    p.add_argument("--csv", help="also write the rows to this CSV file")
     args = p.parse_args(argv)
     gbs = copy_gbs()
     print(f"# bidirectional_conv1d on {card()}; copy {gbs:.0f} GB/s")
@@ -76,6 +79,8 @@ def main(argv=None) -> list[dict]:
     for r in rows:
         r["card"], r["copy_gbs"] = card(), gbs
     print_table(rows, ["op", "dtype", "impl", "ms", "ms_p10", "ms_p90", "gbs", "frac_copy", "rel_err_f", "rel_err_b"])
+    if args.csv:
+        write_csv(rows, args.csv)
     return rows
 
 
