@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 from torch.autograd import DeviceType
 
 from vimbench.profile.breakdown import (

@@ -16,8 +16,10 @@ from vimbench.profile.session import _telemetry_summary
 def test_history_timeline_and_peak_holders():
     base = random.randint(1, 10) * 2**20
     sizes = [random.randint(1, 50) * 2**20 for _ in range(4)]
-    frame = lambda line: [{"filename": "/x/torch/nn/functional.py", "line": 1, "name": "linear"},  # noqa: E731
-                          {"filename": "/src/models/vim.py", "line": line, "name": "forward"}]
+    def frame(line):
+        return [{"filename": "/x/torch/nn/functional.py", "line": 1, "name": "linear"},
+                {"filename": "/src/models/vim.py", "line": line, "name": "forward"}]
+
     events = [
         {"action": "alloc", "addr": 1, "size": sizes[0], "frames": frame(10)},
         {"action": "alloc", "addr": 2, "size": sizes[1], "frames": frame(20)},

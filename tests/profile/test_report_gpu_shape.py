@@ -16,8 +16,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _gpu_result(model, variant, resolution, batch, records, with_scan):
-    target = dict(model=model, variant=variant, resolution=resolution, batch=batch, precision="amp-fp16",
-                  exec_mode="eager", purpose="measure", repeat=0)
+    target = {"model": model, "variant": variant, "resolution": resolution, "batch": batch,
+              "precision": "amp-fp16", "exec_mode": "eager", "purpose": "measure", "repeat": 0}
     slug = f"{model}-{variant}-r{resolution}-b{batch}"
     cats, kernels = category_table(records, 3), kernel_table(records, 3)
     busy = float(cats["ms_per_iter"].sum())

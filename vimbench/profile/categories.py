@@ -16,8 +16,8 @@ matmul), named kernels before operator-context rules, and `other` catches the re
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 # Categories in display order (bottom to top of a stacked bar), with their labels.
 CATEGORIES: dict[str, str] = {
@@ -45,9 +45,7 @@ class Rule:
             return False
         if self.context is not None and not _any_full_match(self.context, context):
             return False
-        if self.unless_context is not None and _any_full_match(self.unless_context, context):
-            return False
-        return True
+        return self.unless_context is None or not _any_full_match(self.unless_context, context)
 
 
 def _any_full_match(pattern: str, entries: Sequence[str]) -> bool:

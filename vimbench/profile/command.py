@@ -260,7 +260,7 @@ def write_report(results, out_dir: Path, command: str, top_n: int):
                 write_csvs(results, out_dir)
             else:
                 return write_markdown(results, out_dir, command, plots, top_n)
-        except Exception as exc:  # report what broke; the other outputs stand
+        except Exception as exc:  # noqa: BLE001 - report what broke; the other outputs stand
             print(f"vimbench profile: writing {step} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     return None
 

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .categories import CATEGORIES, rule_table_markdown
 
@@ -102,8 +103,8 @@ def write_markdown(results, out_dir: Path, command: str, plots: dict[str, Path],
           _fmt(r.summary.get("latency_cv"), 2), _fmt(r.summary.get("profiled_ms_per_iter")),
           _fmt(r.summary.get("gpu_busy_fraction"), 2)] for r in results]), ""]
     time_kind = {r.summary.get("profiled_time") for r in ok} - {None}
-    lines += [f"Profiled time is {' / '.join(sorted(time_kind)) or 'n/a'}, averaged over the profiled forwards; "
-              "GPU busy = kernel time / median latency (below 1: the GPU waits for the host).", ""]
+    lines += [(f"Profiled time is {' / '.join(sorted(time_kind)) or 'n/a'}, averaged over the profiled forwards; "
+               "GPU busy = kernel time / median latency (below 1: the GPU waits for the host)."), ""]
 
     if ok:
         lines += ["## Where the time goes (share of profiled time per category)", ""]
@@ -171,10 +172,10 @@ def write_markdown(results, out_dir: Path, command: str, plots: dict[str, Path],
               f"{s['scan_exp_per_s']:.3g}", f"{s['exp2_ceiling_per_s']:.3g}",
               f"{100 * s['scan_fraction_of_exp2']:.0f}%", _fmt(s["scan_hbm_floor_ms"]), _fmt(s["scan_exp_floor_ms"])]
              for r in with_roofline for s in [r.summary]]), ""]
-        lines += ["Minimum bytes: u, delta, z read, y written, B and C read once per direction (fused "
-                  "bidirectional: 6E + 4N elements per token and layer, else 2 x (4E + 2N)); "
-                  "exponentials: B x L x E x N per direction and layer. "
-                  f"exp2 ceiling: {with_roofline[0].summary['exp2_ceiling_source']}.", ""]
+        lines += [("Minimum bytes: u, delta, z read, y written, B and C read once per direction (fused "
+                   "bidirectional: 6E + 4N elements per token and layer, else 2 x (4E + 2N)); "
+                   "exponentials: B x L x E x N per direction and layer. "
+                   f"exp2 ceiling: {with_roofline[0].summary['exp2_ceiling_source']}."), ""]
         if "roofline" in plots:
             lines += [f"![roofline]({plots['roofline'].name})", ""]
     else:

@@ -83,7 +83,7 @@ def profile_cell(cell, device: str, settings: ProfileSettings, out_dir: Path, ce
         _profile(cell, device, settings, Path(out_dir), result, ceilings)
     except torch.cuda.OutOfMemoryError as exc:
         result.status, result.error = "oom", str(exc).splitlines()[0]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - an error row with its traceback, the other cells go on
         result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
         result.notes.append(traceback.format_exc(limit=6))
     finally:
@@ -113,7 +113,7 @@ def _profile(cell, device, settings, out_dir, result, ceilings):
                          dtype=policy.torch_param_dtype())
     autocast = getattr(torch, policy.autocast_dtype) if policy.autocast_dtype else None
     run, setup_s = prepare(model.forward_features, images, cell.exec_mode, autocast_dtype=autocast)
-    forward = lambda: run(images)  # noqa: E731
+    forward = lambda: run(images)
 
     # 1. timed loop with telemetry
     timing_settings = timing.TimingSettings(warmup_min_iters=settings.warmup_iters, warmup_min_s=0.0,
@@ -287,9 +287,9 @@ def _roofline(model, cell, result, policy, ceilings) -> dict[str, Any]:
     scan_ms = float(scan_kernels["ms_per_iter"].sum())
     fused = bool(scan_kernels["kernel"].str.contains("bidir", case=False).any())
     if ceilings is None:
-        from .roofline import measure_ceilings
-
         import torch
+
+        from .roofline import measure_ceilings
 
         ceilings = measure_ceilings(torch.device("cuda"))
     figures = scan_roofline(shape, scan_ms, fused, ceilings)
