@@ -48,7 +48,58 @@ def load_configs(sources: Iterable[str], only: Iterable[str] = ()) -> list[Kerne
     return configs
 
 
-def measure_all(configs: list[KernelConfig], arch: int = 90) -> dict[str, dict[str, Any]]:
+def _signature_key(config: KernelConfig) -> tuple:
+    """Configurations with equal keys compile to the same cubin (Triton would cache-hit)."""
+    from vimbench.staticcheck.spec import build_signature
+
+    sig = build_signature(config)
+    return (
+        id(config.kernel),
+        tuple(sorted(sig.types.items())),
+        tuple(sorted((k, repr(v)) for k, v in sig.constants.items())),
+        tuple(sorted((k, repr(v)) for k, v in sig.attrs.items())),
+        config.num_warps,
+        config.num_stages,
+        config.maxnreg,
+        config.elements_per_iteration,
+    )
+
+
+_FORKED_CONFIGS: list[KernelConfig] = []
+
+
+def _measure_forked(index: int, arch: int) -> dict[str, Any]:
     from vimbench.staticcheck.metrics import measure
 
-    return {config.name: measure(config, arch) for config in configs}
+    return measure(_FORKED_CONFIGS[index], arch)
+
+
+def measure_all(
+    configs: list[KernelConfig], arch: int = 90, jobs: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Measure every configuration; each distinct compilation happens once, in parallel
+    forked processes (compiling is CPU-bound: ptxas and LLVM)."""
+    import multiprocessing
+    import os
+
+    unique: dict[tuple, int] = {}
+    for index, config in enumerate(configs):
+        unique.setdefault(_signature_key(config), index)
+    firsts = sorted(unique.values())
+    jobs = jobs or min(8, os.cpu_count() or 1, len(firsts))
+    _FORKED_CONFIGS[:] = configs
+    try:
+        if jobs > 1:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                results = pool.starmap(_measure_forked, [(i, arch) for i in firsts])
+        else:
+            results = [_measure_forked(i, arch) for i in firsts]
+    finally:
+        _FORKED_CONFIGS.clear()
+    by_first = dict(zip(firsts, results))
+    measured = {}
+    for config in configs:
+        metrics = dict(by_first[unique[_signature_key(config)]])
+        metrics["description"] = config.description
+        measured[config.name] = metrics
+    return measured
