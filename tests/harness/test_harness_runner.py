@@ -91,3 +91,12 @@ def test_isolated_timeout_kills_the_worker():
     row = run_cell_isolated(_job("fake_ok"), timeout_s=0.5)  # still importing torch when the time is up
     assert row.status == "error"
     assert "timed out after" in row.error
+
+
+def test_cuda_graph_on_cpu_is_an_error_row_naming_the_mode():
+    job = _job("fake_ok")
+    job.cell = Cell("fake_ok", "v1", 32, 2, "fp32", exec_mode="cuda_graph")
+    row = run_cell(job)
+    assert row.status == "error"
+    assert row.error.startswith("exec_mode setup:") and "cuda_graph" in row.error
+    assert row.cell_id.endswith("|cuda_graph")

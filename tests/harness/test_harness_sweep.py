@@ -155,3 +155,21 @@ def test_resume_refuses_a_new_selection_and_a_non_run_dir(tmp_path, capsys):
     assert cli_main(["run", "--resume", str(tmp_path)]) == 2
     assert "not a vimbench run directory" in capsys.readouterr().err
     assert cli_main(["run", "--resume", str(tmp_path), "--suite", "smoke"]) == 2
+
+
+def test_resume_runs_missing_oom_probes_once(write_suite, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    text = MIXED.replace('[[models]]\nname = "fake_error"\n', "")
+    assert cli_main(["run", "--suite", str(write_suite(text)), "--runs-dir", str(runs)]) == 0
+    run_dir = _only_run_dir(runs)
+    results = run_dir / "results.jsonl"
+    lines = results.read_text().splitlines(keepends=True)
+    probe_lines = [line for line in lines if '"purpose": "oom_estimate"' in line]
+    assert len(probe_lines) == 3
+    results.write_text("".join(line for line in lines if line not in probe_lines[1:]))  # killed after one probe
+    capsys.readouterr()
+    assert cli_main(["run", "--resume", str(run_dir)]) == 0
+    rows = read_rows(results).rows
+    counts = Counter(r.cell_id for r in rows)
+    assert set(counts.values()) == {1} and len(counts) == 2 + 1 + 3
+    assert sorted(r.batch for r in rows if r.purpose == "oom_estimate") == [2, 4, 8]
