@@ -190,8 +190,9 @@ def _profile_ops(model, forward, device, settings, cell, out_dir, result):
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    annotate = annotate_modules(model) if cell.exec_mode == "eager" else _nullcontext()
-    with annotate, _scan_ranges(model):
+    # Hooks and wrappers only where Python runs each forward (not in graph replay or compiled code).
+    eager = cell.exec_mode == "eager"
+    with annotate_modules(model) if eager else _nullcontext(), _scan_ranges(model) if eager else _nullcontext():
         forward()  # the hooks' first pass outside the profile
         if device == "cuda":
             torch.cuda.synchronize()
