@@ -245,3 +245,25 @@ def test_run_without_memory_values_cpu(tmp_path):
     assert text.count("**not measured**") == 4
     for link in _linked_files(text):
         assert (run / "report" / link).exists()
+
+
+def test_combine_runs_split_by_model(tmp_path):
+    rng = _rng()
+    vim_ips, deit_ips = rng.uniform(20, 200, size=2)
+    deit = write_run(tmp_path / "deit", [row("deit_tiny", "sdpa", 1248, ips=float(deit_ips), mem=7e9)], env=ENV)
+    vim = write_run(tmp_path / "vim", [row("vim_tiny", "triton", 1248, ips=float(vim_ips), mem=5e9)])
+    assert _run_cli([deit, vim, "--combine"]) == 0
+    out = deit / "report-with-vim"
+    claims = pd.read_csv(out / "claims.csv")
+    speed = claims[(claims["claim"] == "speed") & (claims["deit_variant"] == "sdpa")].iloc[0]
+    assert speed["measured"] == pytest.approx(vim_ips / deit_ips)
+    text = (out / "report.md").read_text()
+    assert "Run directories (combined" in text and "# vimbench report: deit+vim" in text
+    assert f"{H100_BYTES / 1e9:.1f} GB total" in text  # from the env.json of the DeiT run
+
+
+def test_combine_refuses_different_cards(tmp_path, capsys):
+    a = write_run(tmp_path / "a", [row("deit_tiny", "sdpa", 1248, ips=1.0, mem=7e9)])
+    b = write_run(tmp_path / "b", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9, gpu="NVIDIA H200")])
+    assert _run_cli([a, b, "--combine"]) == 2
+    assert "cannot combine runs from different cards" in capsys.readouterr().err

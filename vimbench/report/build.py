@@ -17,7 +17,7 @@ from vimbench.report import claims as claims_mod
 from vimbench.report import plots
 from vimbench.report.compare import match_runs
 from vimbench.report.estimate import estimate_oom_cells
-from vimbench.report.load import Run, load_runs
+from vimbench.report.load import Run, combine_runs, load_runs
 from vimbench.report.markdown import fmt, fmt_gb, fmt_ips, fmt_pct, fmt_ratio, is_missing, table
 from vimbench.report.names import GB, MEMORY_METRICS, series_label
 from vimbench.report.paper import PAPER_CITATION, load_paper_figure1
@@ -48,9 +48,14 @@ def analyse(run: Run, metric: str) -> Analysis:
                     claims_mod.claim_rows(ratios, card_memory, metric, probes))
 
 
-def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated") -> Path:
-    """Write the report for `run_paths` into `out_dir`; returns the path of report.md."""
+def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False) -> Path:
+    """Write the report for `run_paths` into `out_dir`; returns the path of report.md.
+
+    combine: pool the runs into one (same card only) instead of reporting and comparing them.
+    """
     runs = load_runs(run_paths)
+    if combine:
+        runs = [combine_runs(runs)]
     analyses = [analyse(run, metric) for run in runs]
     comparisons = [(runs[0], other, *match_runs(runs[0], other)) for other in runs[1:]]
 
@@ -214,8 +219,10 @@ def _run_header(run: Run, out_dir: Path) -> str:
         if values:
             versions.append(f"{column.split('_')[0]} {', '.join(values)}")
     lines = [
-        (f"- Run directory: `{_shown_path(run.path, out_dir)}` "
-        f"(suite: {run.suite_name or 'unknown'})"),
+        (f"- Run directory: `{_shown_path(run.path, out_dir)}` " if not run.combined_from else
+         "- Run directories (combined; a cell in several keeps the last one): "
+         + ", ".join(f"`{_shown_path(p, out_dir)}`" for p in run.combined_from) + " ")
+        + f"(suite: {run.suite_name or 'unknown'})",
         f"- Card: **{run.gpu_name}**, {memory}",
         f"- Cells: {len(measure)} measured ({counts}); {probes} OOM probe rows",
         f"- Commit: {', '.join(c[:12] for c in run.commits) or 'unknown'}; {'; '.join(versions) or 'versions unknown'}",

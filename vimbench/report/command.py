@@ -2,7 +2,9 @@
 
 With no RUN_DIR it reports the newest run under runs/ (the run directory whose
 results.jsonl was written last).  The report goes to RUN_DIR/report/ for one run, and to
-FIRST_RUN/report-vs-<other runs>/ for several, unless --out says otherwise.
+FIRST_RUN/report-vs-<other runs>/ for several (report-with-... with --combine), unless
+--out says otherwise.  --combine pools several runs of one card into one (a sweep split
+by model), so Vim/DeiT ratios and the claims can use rows from all of them.
 
 Several runs: each gets its own section (Vim/DeiT ratios are only taken inside one run:
 one card, one session) and every later run is compared with the first, cell by cell;
@@ -33,14 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-metric", choices=["allocated", "reserved", "nvml"], default="allocated",
                         help="peak-memory metric for savings and the memory claim (default: allocated = "
                              "torch max_memory_allocated); the others are shown alongside")
+    parser.add_argument("--combine", action="store_true",
+                        help="treat the RUN_DIRs as one run (e.g. a sweep split by model on one card): pooled rows, "
+                             "Vim/DeiT ratios across them; refused for runs on different cards")
     parser.add_argument("--runs-root", type=Path, default=Path("runs"),
                         help="where to look for the newest run when no RUN_DIR is given (default: runs)")
 
 
-def default_out_dir(runs: list[Path]) -> Path:
+def default_out_dir(runs: list[Path], combine: bool = False) -> Path:
     if len(runs) == 1:
         return runs[0] / "report"
-    return runs[0] / ("report-vs-" + "-".join(p.resolve().name for p in runs[1:]))
+    joiner = "report-with-" if combine else "report-vs-"
+    return runs[0] / (joiner + "-".join(p.resolve().name for p in runs[1:]))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,8 +55,8 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         runs = list(args.runs) or [find_latest_run(args.runs_root)]
-        out = args.out or default_out_dir(runs)
-        report = build_report(runs, out, metric=args.memory_metric)
+        out = args.out or default_out_dir(runs, args.combine)
+        report = build_report(runs, out, metric=args.memory_metric, combine=args.combine)
     except ReportError as exc:
         print(f"vimbench report: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

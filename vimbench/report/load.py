@@ -37,6 +37,7 @@ class Run:
     suite_name: str | None
     torn_lines: list[int] = field(default_factory=list)
     duplicates_dropped: int = 0
+    combined_from: list[Path] = field(default_factory=list)  # set when several runs are pooled (--combine)
 
     @property
     def gpu_name(self) -> str:
@@ -107,6 +108,31 @@ def load_run(path: Path, label: str) -> Run:
 def load_runs(paths: list[Path]) -> list[Run]:
     labels = _unique_labels(paths)
     return [load_run(p, label) for p, label in zip(paths, labels)]
+
+
+def combine_runs(runs: list[Run]) -> Run:
+    """Several run directories of one card as one run (e.g. a sweep split by model).
+
+    Rows are pooled; a cell present in several runs keeps the one from the run given last.
+    Runs from different cards are refused: their ratios would mix machines.
+    """
+    import pandas as pd
+
+    cards = sorted({r.gpu_name for r in runs})
+    if len(cards) > 1:
+        raise ReportError("cannot combine runs from different cards (" + "; ".join(
+            f"{r.path}: {r.gpu_name}" for r in runs) + "); give them without --combine to compare them")
+    label = "+".join(r.label for r in runs)
+    frame = pd.concat([r.frame for r in runs], ignore_index=True)
+    before = len(frame)
+    frame = frame.drop_duplicates(subset=ROW_KEYS, keep="last").reset_index(drop=True)
+    frame["run"] = label
+    env = next((r.env for r in runs if r.env), {})
+    return Run(path=runs[0].path, label=label, frame=frame, env=env,
+               suite_text=runs[0].suite_text, suite_name=", ".join(sorted({r.suite_name or "unknown" for r in runs})),
+               torn_lines=[n for r in runs for n in r.torn_lines],
+               duplicates_dropped=sum(r.duplicates_dropped for r in runs) + before - len(frame),
+               combined_from=[r.path for r in runs])
 
 
 def _unique_labels(paths: list[Path]) -> list[str]:
