@@ -258,7 +258,7 @@ def test_combine_runs_split_by_model(tmp_path):
     speed = claims[(claims["claim"] == "speed") & (claims["deit_variant"] == "sdpa")].iloc[0]
     assert speed["measured"] == pytest.approx(vim_ips / deit_ips)
     text = (out / "report.md").read_text()
-    assert "Run directories (combined" in text and "# vimbench report: deit+vim" in text
+    assert "Run directories (combined" in text and "# vimbench report: deit+vim (test on NVIDIA H100" in text
     assert f"{H100_BYTES / 1e9:.1f} GB total" in text  # from the env.json of the DeiT run
 
 

@@ -48,10 +48,12 @@ def analyse(run: Run, metric: str) -> Analysis:
                     claims_mod.claim_rows(ratios, card_memory, metric, probes))
 
 
-def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False) -> Path:
+def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False,
+                 command: str | None = None) -> Path:
     """Write the report for `run_paths` into `out_dir`; returns the path of report.md.
 
     combine: pool the runs into one (same card only) instead of reporting and comparing them.
+    command: the command line that regenerates this report, printed at the top.
     """
     runs = load_runs(run_paths)
     if combine:
@@ -63,7 +65,10 @@ def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
     _remove_previous_report(out_dir)
     paper = load_paper_figure1()
     multi = len(runs) > 1
-    parts = [_title(runs), _reading_guide(metric)]
+    parts = [_title(runs)]
+    if command:
+        parts.append(f"Regenerate with `{command}` (from the repository root).")
+    parts.append(_reading_guide(metric))
     for c in comparisons:
         parts.append(_comparison_section(c, out_dir, metric, analyses))
     for a in analyses:
@@ -113,7 +118,8 @@ def _safe(label: str) -> str:
 
 def _title(runs: list[Run]) -> str:
     if len(runs) == 1:
-        return f"# vimbench report: {runs[0].label}"
+        run = runs[0]
+        return f"# vimbench report: {run.label} ({run.suite_name or 'unknown suite'} on {run.gpu_name})"
     return "# vimbench report: " + " vs ".join(r.label for r in runs)
 
 

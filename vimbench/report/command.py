@@ -56,9 +56,22 @@ def main(args: argparse.Namespace) -> int:
     try:
         runs = list(args.runs) or [find_latest_run(args.runs_root)]
         out = args.out or default_out_dir(runs, args.combine)
-        report = build_report(runs, out, metric=args.memory_metric, combine=args.combine)
+        report = build_report(runs, out, metric=args.memory_metric, combine=args.combine,
+                              command=_command_line(args, runs, out))
     except ReportError as exc:
         print(f"vimbench report: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"wrote {report} (and CSVs, PNG and SVG plots beside it)")
     return 0
+
+
+def _command_line(args: argparse.Namespace, runs: list[Path], out: Path) -> str:
+    """The command that regenerates this report (paths as given, so it reads the same twice)."""
+    parts = ["vimbench report", *(str(p) for p in runs)]
+    if args.combine:
+        parts.append("--combine")
+    if args.memory_metric != "allocated":
+        parts.append(f"--memory-metric {args.memory_metric}")
+    if args.out:
+        parts.append(f"--out {out}")
+    return " ".join(parts)
