@@ -281,12 +281,16 @@ def parse_only(items: list[str] | None) -> dict[str, set[str]]:
 
 
 def expand_cells(suite: Suite, only: dict[str, set[str]] | None = None) -> list[Cell]:
-    """The suite's measured cells in file order (repeats interleaved last), after `only`."""
+    """The suite's measured cells in file order, after `only`.
+
+    Repeats go round the whole sweep (all cells once, then all again), so a slow drift of the
+    machine spreads over every cell instead of biasing the ones measured last.
+    """
     only = only or {}
     cells = [c for entry in suite.entries for c in _entry_cells(entry)
              if all(c.value(key) in values for key, values in only.items())]
     if suite.repeats > 1:
-        cells = [replace(c, repeat=r) for c in cells for r in range(suite.repeats)]
+        cells = [replace(c, repeat=r) for r in range(suite.repeats) for c in cells]
     return cells
 
 
