@@ -2,7 +2,7 @@
 
     python reports/baselines/slow_variant.py DEST [--block-d-factor 0.5] [--steps-per-group N]
 
-Copies vimbench/ and tests/ to DEST and wraps the scan's `plan_scan` there so every plan
+Copies vimbench/, tests/ and pyproject.toml to DEST and wraps the scan's `plan_scan` there so every plan
 gets a smaller channel block (BLOCK_D halved by default) - the kind of "harmless tuning
 change" a regression gate exists for.  Nothing in this checkout is modified.
 """
@@ -38,6 +38,7 @@ def main() -> None:
         shutil.rmtree(args.dest)
     for folder in ("vimbench", "tests"):
         shutil.copytree(REPO / folder, args.dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(REPO / "pyproject.toml", args.dest / "pyproject.toml")  # pytest markers and options
     if args.copy_only:
         print(f"unchanged copy in {args.dest}")
         return
