@@ -64,20 +64,20 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
     if scheme not in ("auto", "direct", "chunked"):
         raise ValueError(f"scheme must be 'auto', 'direct' or 'chunked', got {scheme!r}")
     n_sm = 4 if device.type != "cuda" else _sm_count(device.index or 0)
-    T = 8
-    block_d, num_warps = 32, 1
-    direct_programs = batch * triton.cdiv(dim, block_d)
+    # measured on H100 (NOTES.md): direct wants two channels per thread (the B_t/C_t
+    # loads serve both), chunked wants many small programs
+    direct = ScanPlan("direct", 64, 1, 4, max(L, 1))
+    direct_programs = batch * triton.cdiv(dim, direct.block_d)
     if scheme == "auto":
-        scheme = "direct" if direct_programs >= 8 * n_sm or L <= 4 * T else "chunked"
+        scheme = "direct" if direct_programs >= 4 * n_sm or L <= 64 else "chunked"
     if scheme == "direct":
-        return ScanPlan("direct", block_d, num_warps, T, max(L, 1))
+        return direct
+    T = 8
     if seg_len is None:
-        # enough segments for ~16 programs per SM, each at least a few groups long
-        want_seg = max(1, (16 * n_sm) // max(direct_programs, 1))
-        seg_len = max(4 * T, triton.cdiv(L, want_seg))
+        seg_len = 64
     seg_len = max(T, triton.cdiv(seg_len, T) * T)
     seg_len = max(seg_len, triton.cdiv(L, MAX_SEGMENTS))
-    return ScanPlan("chunked", block_d, num_warps, T, seg_len)
+    return ScanPlan("chunked", 32, 1, T, seg_len)
 
 
 # ---------------------------------------------------------------- input validation
@@ -139,6 +139,17 @@ def _empty_like_layout(u: torch.Tensor) -> torch.Tensor:
     return torch.empty(batch, dim, L, dtype=u.dtype, device=u.device)
 
 
+def _bc_pairs(*tensors) -> bool:
+    """True when every B/C tensor is bf16 with unit state stride, an even N and 4-byte
+    aligned rows, so the kernel may read (B_t[n], B_t[n+1]) with one 32-bit load."""
+    for x in tensors:
+        if x.dtype != torch.bfloat16 or x.shape[1] % 2 or (x.shape[1] > 1 and x.stride(1) != 1):
+            return False
+        if x.data_ptr() % 4 or x.stride(0) % 2 or x.stride(2) % 2:
+            return False
+    return True
+
+
 def _fp32_or_none(x):
     return None if x is None else x.to(torch.float32)
 
@@ -150,18 +161,19 @@ def _strides3(x):
 # ---------------------------------------------------------------- public functions
 
 def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                      return_last_state=False, reverse=False, *, scheme="auto", seg_len=None):
+                      return_last_state=False, reverse=False, *, scheme="auto", seg_len=None,
+                      plan: ScanPlan | None = None):
     """Selective scan with mamba_ssm's `selective_scan_fn` semantics (see reference.py),
     plus `reverse=True` to scan from t = L-1 down to 0.  Returns `out` or
     `(out, last_state)` with last_state (batch, dim, N) fp32.  `scheme` / `seg_len`
-    override the per-shape plan (tests use them to force the chunked path)."""
+    override the per-shape plan (tests use them to force the chunked path); `plan`
+    replaces it entirely (the benchmark's tuning sweep)."""
     batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias)
     _check_no_grad(u, delta, A, B, C, D, z, delta_bias)
     out = _empty_like_layout(u)
-    NP = triton.next_power_of_2(N)
-    plan = plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
+    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
     n_seg = plan.n_seg(L)
-    state = torch.empty(batch, 1, n_seg + 1, NP, dim, dtype=torch.float32, device=u.device)
+    state = torch.empty(batch, 1, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
     D = _fp32_or_none(D)
     delta_bias = _fp32_or_none(delta_bias)
     if L == 0 or batch == 0 or dim == 0:
@@ -170,11 +182,11 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     dtsum = torch.empty(batch, 1, n_seg, dim, dtype=torch.float32, device=u.device)
     zz = z if z is not None else u
     args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A,
-            zz, out, state, dtsum, L, dim, N, plan.seg_len, n_seg,
+            zz, out, state, dtsum, L, dim, plan.seg_len, n_seg,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1),
             *_strides3(B), *_strides3(C), *_strides3(zz), *_strides3(out))
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
-                 SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, NP=NP,
+                 SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, N=N, BC_PAIRS=_bc_pairs(B, C),
                  T=plan.steps_per_group, FAST_EXP=not _interpreting(), num_warps=plan.num_warps)
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
@@ -183,7 +195,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     else:
         K._selective_scan_kernel[(grid_d, batch, n_seg)](
             *args, PASS=1, HAS_Z=False, Y_MODE=0, STORE_FINAL=False, **flags)
-        _carry(state, dtsum, A, A, dim, N, n_seg, NP, ndir=1, reverse=bool(reverse))
+        _carry(state, dtsum, A, A, dim, N, n_seg, ndir=1, reverse=bool(reverse))
         K._selective_scan_kernel[(grid_d, batch, n_seg)](
             *args, PASS=2, HAS_Z=z is not None, Y_MODE=1, STORE_FINAL=False, **flags)
     if not return_last_state:
@@ -194,7 +206,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
 
 def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
                           u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b,
-                          z, delta_softplus=True, *, scheme="auto", seg_len=None):
+                          z, delta_softplus=True, *, scheme="auto", seg_len=None,
+                          plan: ScanPlan | None = None):
     """The Vim v2 scan pair `(y_fwd + y_bwd) / 2 * silu(z)` in one pass over memory (same
     semantics as `reference.bidirectional_scan_ref`).  The backward direction (suffix
     `_b`) takes its tensors in the original token order and scans t = L-1..0; nothing is
@@ -215,38 +228,38 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
     out = _empty_like_layout(u)
     if L == 0 or batch == 0 or dim == 0:
         return out
-    NP = triton.next_power_of_2(N)
-    plan = plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
+    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
     n_seg = plan.n_seg(L)
-    state = torch.empty(batch, 2, n_seg + 1, NP, dim, dtype=torch.float32, device=u.device)
+    state = torch.empty(batch, 2, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
     dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
     D, D_b = _fp32_or_none(D), _fp32_or_none(D_b)
     delta_bias, delta_bias_b = _fp32_or_none(delta_bias), _fp32_or_none(delta_bias_b)
     args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A,
             u_b, delta_b, A_b, B_b, C_b, D_b if D_b is not None else A,
             delta_bias_b if delta_bias_b is not None else A,
-            z, out, state, dtsum, L, dim, N, plan.seg_len, n_seg,
+            z, out, state, dtsum, L, dim, plan.seg_len, n_seg,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B), *_strides3(C),
             *_strides3(u_b), *_strides3(delta_b), A_b.stride(0), A_b.stride(1),
             *_strides3(B_b), *_strides3(C_b), *_strides3(z), *_strides3(out))
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
-                 BLOCK_D=plan.block_d, NP=NP, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
+                 BLOCK_D=plan.block_d, N=N, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
+                 BC_PAIRS=_bc_pairs(B, C, B_b, C_b),
                  num_warps=plan.num_warps)
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
         K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
     else:
         K._bidirectional_scan_kernel[(grid_d, batch, 2 * n_seg)](*args, PASS=1, **flags)
-        _carry(state, dtsum, A, A_b, dim, N, n_seg, NP, ndir=2, reverse=False)
+        _carry(state, dtsum, A, A_b, dim, N, n_seg, ndir=2, reverse=False)
         K._bidirectional_scan_kernel[(grid_d, batch, n_seg)](*args, PASS=2, **flags)
     return out
 
 
-def _carry(state, dtsum, A, A1, dim, N, n_seg, NP, ndir, reverse):
+def _carry(state, dtsum, A, A1, dim, N, n_seg, ndir, reverse):
     batch = state.shape[0]
     nseg_p = max(2, triton.next_power_of_2(n_seg))
     block_f = 32
-    grid = (triton.cdiv(NP * dim, block_f), batch * ndir)
+    grid = (triton.cdiv(N * dim, block_f), batch * ndir)
     K._carry_kernel[grid](state, dtsum, A, A1, dim, N, n_seg,
                           A.stride(0), A.stride(1), A1.stride(0), A1.stride(1),
-                          NDIR=ndir, REVERSE=reverse, NP=NP, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=1)
+                          NDIR=ndir, REVERSE=reverse, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=1)

@@ -1,9 +1,12 @@
 """Triton kernels of the selective scan (inference only).  Launchers live in `fused.py`;
 the exact reference is `reference.selective_scan_ref`.
 
-One program owns BLOCK_D channels of one batch element and keeps their state
-h [N, BLOCK_D] in registers, every state of a channel in the same thread (the sum over n
-of C*h never leaves the thread, B_t and C_t are broadcast to all threads).  Time is walked
+One program owns BLOCK_D channels of one batch element and keeps their state in
+registers as N vectors h[n] of [BLOCK_D] (n unrolled at compile time): every state of a
+channel lives in one thread, so the sum over n of C*h never leaves the thread, and B_t[n],
+C_t[n] are scalars shared by all threads.  Unrolling n by hand (rather than a [N, BLOCK_D]
+tile) pins that layout: with a 2-d tile the compiler may spread n over lanes when A or B
+is contiguous in n, which costs a shuffle reduction per step.  Time is walked
 in groups of T steps: the loads of a group are all issued first, then T unrolled
 recurrence steps, then the group's stores, so each group pays one memory latency.
 
@@ -35,25 +38,9 @@ LN2 = 0.6931471805599453
 
 
 @triton.jit
-def _softplus(x):
-    # log1p(exp(x)) without overflow, and without the cancellation of log(1 + e) for
-    # small e (a 4-term series there keeps fp32 accuracy).
-    e = tl.exp2(x * 1.4426950408889634)
-    series = e * (1.0 - e * (0.5 - e * (0.3333333333333333 - e * 0.25)))
-    logged = tl.log2(1.0 + e) * 0.6931471805599453
-    return tl.where(x > 20.0, x, tl.where(x < -3.5, series, logged))
-
-
-@triton.jit
-def _silu(z):
-    return z / (1.0 + tl.exp2(z * -1.4426950408889634))
-
-
-@triton.jit
-def _exp2(x, FAST_EXP: tl.constexpr):
-    if FAST_EXP:
-        # MUFU.EX2 without the denormal range fix-up of ex2.approx.f32: a decay that small
-        # is zero for the scan's purposes.
+def _exp2(x, FAST: tl.constexpr):
+    if FAST:
+        # one MUFU.EX2, flushing denormal results to zero (a decay that small is zero)
         return tl.inline_asm_elementwise(
             "ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
     else:
@@ -61,19 +48,61 @@ def _exp2(x, FAST_EXP: tl.constexpr):
 
 
 @triton.jit
+def _log2(x, FAST: tl.constexpr):
+    if FAST:
+        # one MUFU.LG2 instead of libdevice's ~25-instruction polynomial
+        return tl.inline_asm_elementwise(
+            "lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return tl.log2(x)
+
+
+@triton.jit
+def _softplus(x, FAST: tl.constexpr):
+    # log1p(exp(x)) without overflow, and without the cancellation of log(1 + e) for
+    # small e (a 4-term series there keeps fp32 accuracy).
+    e = _exp2(x * 1.4426950408889634, FAST)
+    series = e * (1.0 - e * (0.5 - e * (0.3333333333333333 - e * 0.25)))
+    logged = _log2(1.0 + e, FAST) * 0.6931471805599453
+    return tl.where(x > 20.0, x, tl.where(x < -3.5, series, logged))
+
+
+@triton.jit
+def _silu(z, FAST: tl.constexpr):
+    # z * sigmoid(z); an approximate division (MUFU.RCP + FMUL) is plenty here
+    return tl.fdiv(z, 1.0 + _exp2(z * -1.4426950408889634, FAST), ieee_rounding=False)
+
+
+@triton.jit
+def _load_state_scalar(p_row, n: tl.constexpr, s_n, PAIRS: tl.constexpr):
+    """B_t[n] (or C_t[n]) as fp32.  PAIRS: bf16 with unit n-stride and 4-byte-aligned
+    pairs: one 32-bit load serves n and n + 1 (bf16 -> fp32 is a shift or a mask)."""
+    if PAIRS:
+        w = tl.load(p_row.to(tl.pointer_type(tl.int32), bitcast=True) + n // 2)
+        if n % 2 == 0:
+            return (w << 16).to(tl.float32, bitcast=True)
+        else:
+            return (w & -65536).to(tl.float32, bitcast=True)
+    else:
+        return tl.load(p_row + n * s_n).to(tl.float32)
+
+
+@triton.jit
 def _scan_steps(
     h, dt_sum,
-    p_u, p_dl, p_z, p_y, p_B, p_C,  # pointers at t = 0: [BD] x4, [NP] x2
-    s_ul, s_dll, s_zl, s_yl, s_Bl, s_Cl,
-    m_d, m_n, b_A2, b_D, b_bias,
-    t_first, n_steps, y_scale,
+    p_u, p_dl, p_z, p_y, p_B, p_C,  # p_u..p_y: [BD] pointers at t = 0; p_B, p_C: scalars
+    s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
+    m_d, b_A2, b_D, b_bias,
+    t_first, n_steps, t_stop, y_scale,
     REVERSE: tl.constexpr, HAS_Z: tl.constexpr, HAS_D: tl.constexpr,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr,  # 0: no output (state pass), 1: store, 2: add to what is there
-    T: tl.constexpr, FAST_EXP: tl.constexpr,
+    N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr, BC_PAIRS: tl.constexpr,
 ):
-    """Scan n_steps steps starting at t_first (going down in t if REVERSE) from state h.
-    Returns the state after the last step and the running sum of dt."""
+    """Scan n_steps steps starting at t_first (going down in t if REVERSE) from state h, a
+    tuple of N [BD] vectors (b_A2 likewise).  Returns the state after the last step and
+    the running sum of dt.  B_t[n] and C_t[n] are scalars, the same for every thread."""
+    # t_stop: the last valid step in scan order (L - 1 forward, 0 backward)
     for s0 in range(0, n_steps, T):
         # 1) every load of the group first: one memory latency per group of T steps
         b_us = ()
@@ -81,43 +110,50 @@ def _scan_steps(
         b_zs = ()
         b_olds = ()
         for i in tl.static_range(T):
-            ok = (s0 + i) < n_steps
+            # steps past the end read a valid clamped step (their dt is forced to 0 below),
+            # so the loads need no step mask and no "other" fill
             if REVERSE:
-                t = (t_first - s0 - i).to(tl.int64)
+                t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
             else:
-                t = (t_first + s0 + i).to(tl.int64)
-            m = m_d & ok
-            b_us += (tl.load(p_u + t * s_ul, mask=m, other=0.0).to(tl.float32),)
-            b_dls += (tl.load(p_dl + t * s_dll, mask=m, other=0.0).to(tl.float32),)
+                t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
+            b_us += (tl.load(p_u + t * s_ul, mask=m_d, other=0.0).to(tl.float32),)
+            b_dls += (tl.load(p_dl + t * s_dll, mask=m_d, other=0.0).to(tl.float32),)
             if HAS_Z:
-                b_zs += (tl.load(p_z + t * s_zl, mask=m, other=0.0).to(tl.float32),)
+                b_zs += (tl.load(p_z + t * s_zl, mask=m_d, other=0.0).to(tl.float32),)
             if Y_MODE == 2:
-                b_olds += (tl.load(p_y + t * s_yl, mask=m, other=0.0).to(tl.float32),)
-        # 2) the recurrence, T unrolled steps
+                b_olds += (tl.load(p_y + t * s_yl, mask=m_d, other=0.0).to(tl.float32),)
+        # 2) the recurrence, T unrolled steps of N unrolled states
         b_ys = ()
         for i in tl.static_range(T):
             ok = (s0 + i) < n_steps
             if REVERSE:
-                t = (t_first - s0 - i).to(tl.int64)
+                t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
             else:
-                t = (t_first + s0 + i).to(tl.int64)
+                t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
             b_dt = b_dls[i]
             if HAS_BIAS:
                 b_dt = b_dt + b_bias
             if SOFTPLUS:
-                b_dt = _softplus(b_dt)
+                b_dt = _softplus(b_dt, FAST_EXP)
             b_dt = tl.where(ok, b_dt, 0.0)  # a step past the end leaves h unchanged
             dt_sum += b_dt
-            b_Bt = tl.load(p_B + t * s_Bl, mask=m_n & ok, other=0.0).to(tl.float32)  # [NP]
-            b_dA = _exp2(b_A2 * b_dt[None, :], FAST_EXP)  # [NP, BD]
-            h = h * b_dA + b_Bt[:, None] * (b_dt * b_us[i])[None, :]
+            b_du = b_dt * b_us[i]
+            p_Bt = p_B + t * s_Bl
+            p_Ct = p_C + t * s_Cl
+            b_y = tl.zeros_like(b_dt)
+            h_next = ()
+            for n in tl.static_range(N):
+                b_Bn = _load_state_scalar(p_Bt, n, s_Bn, BC_PAIRS)
+                b_hn = h[n] * _exp2(b_A2[n] * b_dt, FAST_EXP) + b_Bn * b_du
+                h_next += (b_hn,)
+                if Y_MODE != 0:
+                    b_y += b_hn * _load_state_scalar(p_Ct, n, s_Cn, BC_PAIRS)
+            h = h_next
             if Y_MODE != 0:
-                b_Ct = tl.load(p_C + t * s_Cl, mask=m_n & ok, other=0.0).to(tl.float32)
-                b_y = tl.sum(h * b_Ct[:, None], axis=0)  # [BD]
                 if HAS_D:
                     b_y += b_D * b_us[i]
                 if HAS_Z:
-                    b_y = b_y * _silu(b_zs[i])
+                    b_y = b_y * _silu(b_zs[i], FAST_EXP)
                 b_y = b_y * y_scale
                 if Y_MODE == 2:
                     b_y += b_olds[i]
@@ -127,9 +163,9 @@ def _scan_steps(
             for i in tl.static_range(T):
                 ok = (s0 + i) < n_steps
                 if REVERSE:
-                    t = (t_first - s0 - i).to(tl.int64)
+                    t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
                 else:
-                    t = (t_first + s0 + i).to(tl.int64)
+                    t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
                 tl.store(p_y + t * s_yl, b_ys[i].to(p_y.dtype.element_ty), mask=m_d & ok)
     return h, dt_sum
 
@@ -138,7 +174,7 @@ def _scan_steps(
 def _scan_one_direction(
     i_b, i_d, i_seg, i_dir,
     p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
-    L, dim, N, seg_len, n_seg,
+    L, dim, seg_len, n_seg,
     s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
     s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
@@ -146,7 +182,8 @@ def _scan_one_direction(
     NDIR: tl.constexpr, REVERSE: tl.constexpr, PASS: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
-    BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
+    BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
+    BC_PAIRS: tl.constexpr,
 ):
     """One direction over segment i_seg (the whole sequence when n_seg == 1).
 
@@ -157,12 +194,7 @@ def _scan_one_direction(
     slot n_seg (forward) or 0 (backward).  i_dir picks the buffer of this direction.
     """
     offs_d = i_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_n = tl.arange(0, NP)
     m_d = offs_d < dim
-    m_n = offs_n < N
-    m_nd = m_n[:, None] & m_d[None, :]
-    b_A2 = tl.load(p_A + offs_d[None, :] * s_Ad + offs_n[:, None] * s_An, mask=m_nd,
-                   other=0.0).to(tl.float32) * 1.4426950408889634  # [NP, BD], exp -> exp2
     b_D = tl.zeros([BLOCK_D], dtype=tl.float32)
     b_bias = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_D:
@@ -181,44 +213,52 @@ def _scan_one_direction(
         slot_in = i_seg
         slot_final = n_seg
 
-    p_slots = p_state + ((i_b * NDIR + i_dir) * (n_seg + 1)) * NP * dim \
-        + offs_n[:, None] * dim + offs_d[None, :]  # [NP, BD] at slot 0
-    if PASS == 2:
-        h = tl.load(p_slots + slot_in * NP * dim, mask=m_nd, other=0.0)
-    else:
-        h = tl.zeros([NP, BLOCK_D], dtype=tl.float32)
+    p_slots = p_state + ((i_b * NDIR + i_dir) * (n_seg + 1)) * N * dim + offs_d  # [BD], slot 0, n 0
+    b_A2 = ()
+    h = ()
+    for n in tl.static_range(N):
+        # exp(dt * A) = exp2(dt * A * log2(e))
+        b_A2 += (tl.load(p_A + offs_d * s_Ad + n * s_An, mask=m_d, other=0.0).to(tl.float32)
+                 * 1.4426950408889634,)
+        if PASS == 2:
+            h += (tl.load(p_slots + (slot_in * N + n) * dim, mask=m_d, other=0.0),)
+        else:
+            h += (tl.zeros([BLOCK_D], dtype=tl.float32),)
     dt_sum = tl.zeros([BLOCK_D], dtype=tl.float32)
 
     p_u = p_u + i_b * s_ub + offs_d * s_ud
     p_dl = p_dl + i_b * s_dlb + offs_d * s_dld
     p_z = p_z + i_b * s_zb + offs_d * s_zd
     p_y = p_y + i_b * s_yb + offs_d * s_yd
-    p_B = p_B + i_b * s_Bb + offs_n * s_Bn
-    p_C = p_C + i_b * s_Cb + offs_n * s_Cn
+    p_B = p_B + i_b * s_Bb
+    p_C = p_C + i_b * s_Cb
     h, dt_sum = _scan_steps(
         h, dt_sum, p_u, p_dl, p_z, p_y, p_B, p_C,
-        s_ul, s_dll, s_zl, s_yl, s_Bl, s_Cl,
-        m_d, m_n, b_A2, b_D, b_bias, t_first, n_steps, y_scale,
-        REVERSE, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, T, FAST_EXP)
+        s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
+        m_d, b_A2, b_D, b_bias, t_first, n_steps, 0 if REVERSE else L - 1, y_scale,
+        REVERSE, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, N, T, FAST_EXP, BC_PAIRS)
 
     if PASS == 1:
-        tl.store(p_slots + i_seg * NP * dim, h, mask=m_nd)
+        for n in tl.static_range(N):
+            tl.store(p_slots + (i_seg * N + n) * dim, h[n], mask=m_d)
         tl.store(p_dtsum + ((i_b * NDIR + i_dir) * n_seg + i_seg) * dim + offs_d, dt_sum, mask=m_d)
     if STORE_FINAL:
-        tl.store(p_slots + slot_final * NP * dim, h, mask=m_nd)
+        for n in tl.static_range(N):
+            tl.store(p_slots + (slot_final * N + n) * dim, h[n], mask=m_d)
 
 
 @triton.jit
 def _selective_scan_kernel(
     p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
-    L, dim, N, seg_len, n_seg,
+    L, dim, seg_len, n_seg,
     s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
     s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     REVERSE: tl.constexpr, PASS: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
-    BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
+    BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
+    BC_PAIRS: tl.constexpr,
 ):
     """One direction. Grid: (dim blocks, batch, segments). PASS 0: whole sequence, writes
     y; PASS 1: segment end states; PASS 2: segment outputs from carried-in states."""
@@ -228,13 +268,13 @@ def _selective_scan_kernel(
     _scan_one_direction(
         i_b, i_d, i_seg, 0,
         p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
-        L, dim, N, seg_len, n_seg,
+        L, dim, seg_len, n_seg,
         s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
         s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
         s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
         1.0,
         1, REVERSE, PASS, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, STORE_FINAL,
-        BLOCK_D, NP, T, FAST_EXP)
+        BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
 
 
 @triton.jit
@@ -242,14 +282,15 @@ def _bidirectional_scan_kernel(
     p_u, p_dl, p_A, p_B, p_C, p_D, p_bias,
     p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1,
     p_z, p_y, p_state, p_dtsum,
-    L, dim, N, seg_len, n_seg,
+    L, dim, seg_len, n_seg,
     s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
     s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
     s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
     s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    BLOCK_D: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
+    BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
+    BC_PAIRS: tl.constexpr,
 ):
     """Both directions, `y = (y_fwd + y_bwd) / 2 * silu(z)`.  Grid (dim blocks, batch,
     segments), or (dim blocks, batch, 2 * segments) for PASS 1 (one direction each).
@@ -263,42 +304,42 @@ def _bidirectional_scan_kernel(
             _scan_one_direction(
                 i_b, i_d, i_seg - n_seg, 1,
                 p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_z, p_y, p_state, p_dtsum,
-                L, dim, N, seg_len, n_seg,
+                L, dim, seg_len, n_seg,
                 s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
                 s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, True, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, NP, T, FAST_EXP)
+                BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
         else:
             _scan_one_direction(
                 i_b, i_d, i_seg, 0,
                 p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
-                L, dim, N, seg_len, n_seg,
+                L, dim, seg_len, n_seg,
                 s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
                 s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, False, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, NP, T, FAST_EXP)
+                BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
     else:
         _scan_one_direction(
             i_b, i_d, i_seg, 1,
             p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_z, p_y, p_state, p_dtsum,
-            L, dim, N, seg_len, n_seg,
+            L, dim, seg_len, n_seg,
             s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
             s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, True, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 1, False,
-            BLOCK_D, NP, T, FAST_EXP)
+            BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
         tl.debug_barrier()
         _scan_one_direction(
             i_b, i_d, i_seg, 0,
             p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
-            L, dim, N, seg_len, n_seg,
+            L, dim, seg_len, n_seg,
             s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
             s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, False, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 2, False,
-            BLOCK_D, NP, T, FAST_EXP)
+            BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
 
 
 @triton.jit
@@ -313,7 +354,7 @@ def _carry_kernel(
     dim, N, n_seg,
     s_Ad, s_An, s_A1d, s_A1n,
     NDIR: tl.constexpr, REVERSE: tl.constexpr,
-    NP: tl.constexpr, BLOCK_F: tl.constexpr, NSEG_P: tl.constexpr,
+    BLOCK_F: tl.constexpr, NSEG_P: tl.constexpr,
 ):
     """Segment end states (from zero) -> carried-in states, in place.  Grid: (blocks of
     the flattened (n, d) columns, batch * NDIR).  With NDIR == 2 buffer 1 is the backward
@@ -339,12 +380,12 @@ def _carry_kernel(
         b_A2 = tl.load(p_A1 + d * s_A1d + n * s_A1n, mask=m_f, other=0.0)
     b_A2 = b_A2.to(tl.float32) * 1.4426950408889634
     m = m_r[:, None] & m_f[None, :]
-    p_slots = p_state + i_bd * (n_seg + 1) * NP * dim + f[None, :]
-    b_h = tl.load(p_slots + k[:, None] * NP * dim, mask=m, other=0.0)  # [S, F]
+    p_slots = p_state + i_bd * (n_seg + 1) * N * dim + f[None, :]
+    b_h = tl.load(p_slots + k[:, None] * N * dim, mask=m, other=0.0)  # [S, F]
     b_dts = tl.load(p_dtsum + (i_bd * n_seg + k[:, None]) * dim + d[None, :], mask=m, other=0.0)
     b_decay = tl.where(m, tl.exp2(b_A2[None, :] * b_dts), 1.0)
     _, b_h = tl.associative_scan((b_decay, b_h), axis=0, combine_fn=_combine)
     # state after segment k = state entering the next one in scan order
-    tl.store(p_slots + (k[:, None] + 1 - rev) * NP * dim, b_h, mask=m)
-    tl.store(p_state + i_bd * (n_seg + 1) * NP * dim + rev * n_seg * NP * dim + f,
+    tl.store(p_slots + (k[:, None] + 1 - rev) * N * dim, b_h, mask=m)
+    tl.store(p_state + i_bd * (n_seg + 1) * N * dim + rev * n_seg * N * dim + f,
              tl.zeros([BLOCK_F], dtype=tl.float32), mask=m_f)

@@ -1,0 +1,281 @@
+"""Kernel benchmark of the Triton selective scan: `python -m vimbench.kernels.bench`.
+
+For Vim-Ti/S/B scan shapes (dim = E = 384/768/1536, N = 16) at 224 (L = 197) and 1248
+(L = 6085) px, batch 1/8/128, one direction (with z) and the fused bidirectional op:
+  1. checks the output against the float64 reference on a batch slice (first and last
+     batch element) before any timing;
+  2. times with CUDA events (triton.testing.do_bench, median of many reps after warm-up;
+     inputs rotate over several copies when one set would fit in L2);
+  3. reports ms, effective GB/s, the fraction of the device-to-device copy bandwidth and
+     the exponential floor, both measured in the same run.
+
+Effective bytes (DESIGN.md section 4, the minimum traffic):
+    one direction:  e * batch * L * (4E + 2N)   read u, delta, z, write y; read B, C
+    bidirectional:  e * batch * L * (6E + 4N)   read u, delta (x2), z, write y; B, C (x2)
+e = bytes per element of the I/O dtype.  Exponential floor: batch * L * E * N * ndir
+exponentials at the exp2 rate measured by `vimbench.profile.exp2_probe`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+
+MODELS = {"vim_tiny": 384, "vim_small": 768, "vim_base": 1536}  # inner dim E of the mixer
+RESOLUTIONS = {224: 197, 1248: 6085}  # tokens incl. the cls token
+BATCHES = (1, 8, 128)
+D_STATE = 16
+DT_RANK = {"vim_tiny": 12, "vim_small": 24, "vim_base": 48}
+
+
+@dataclass(frozen=True)
+class ScanShape:
+    model: str
+    resolution: int
+    batch: int
+    dtype: str  # "bf16" | "fp16" | "fp32"
+    direction: str  # "fwd" | "bidir"
+
+    @property
+    def dim(self) -> int:
+        return MODELS[self.model]
+
+    @property
+    def L(self) -> int:
+        return RESOLUTIONS[self.resolution]
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.resolution}-b{self.batch}-{self.dtype}-{self.direction}"
+
+    def min_bytes(self) -> int:
+        e = {"bf16": 2, "fp16": 2, "fp32": 4}[self.dtype]
+        per_token = 4 * self.dim + 2 * D_STATE if self.direction == "fwd" else 6 * self.dim + 4 * D_STATE
+        return e * self.batch * self.L * per_token
+
+    def exponentials(self) -> int:
+        return self.batch * self.L * self.dim * D_STATE * (1 if self.direction == "fwd" else 2)
+
+
+def default_shapes() -> list[ScanShape]:
+    shapes = [ScanShape(m, r, b, "bf16", d) for m in MODELS for r in RESOLUTIONS for b in BATCHES
+              for d in ("fwd", "bidir")]
+    shapes += [ScanShape("vim_tiny", 1248, b, "fp32", d) for b in (1, 128) for d in ("fwd", "bidir")]
+    return shapes
+
+
+def parse_shape(name: str) -> ScanShape:
+    """Inverse of ScanShape.name, e.g. 'vim_tiny-1248-b128-bf16-fwd'."""
+    try:
+        model, res, b, dtype, direction = name.split("-")
+        shape = ScanShape(model, int(res), int(b.lstrip("b")), dtype, direction)
+        shape.dim, shape.L  # noqa: B018  (validates model and resolution)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"bad shape name {name!r}: expected MODEL-RES-bBATCH-DTYPE-DIR with MODEL in "
+                         f"{list(MODELS)}, RES in {list(RESOLUTIONS)}, DIR fwd|bidir") from err
+    if dtype not in ("bf16", "fp16", "fp32") or direction not in ("fwd", "bidir"):
+        raise ValueError(f"bad shape name {name!r}: dtype bf16|fp16|fp32, direction fwd|bidir")
+    return shape
+
+
+def make_inputs(shape: ScanShape, device="cuda", seed=0):
+    """Scan inputs laid out as the Vim model produces them: u, delta, z are (batch, L, E)
+    Linear/conv outputs seen as (batch, E, L); B, C are slices of the x_proj output
+    (batch, L, R + 2N); z is a strided half of the in_proj output (row stride 2E)."""
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[shape.dtype]
+    g = torch.Generator(device=device).manual_seed(seed)
+    b, L, E, N, R = shape.batch, shape.L, shape.dim, D_STATE, DT_RANK[shape.model]
+
+    def rnd(*size, scale=1.0, shift=0.0):
+        return (torch.randn(*size, generator=g, device=device) * scale + shift).to(dtype)
+
+    def one_direction():
+        proj = rnd(b, L, R + 2 * N)
+        A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1) \
+            * (0.5 + torch.rand(E, 1, generator=g, device=device))
+        return dict(u=rnd(b, L, E).transpose(1, 2), delta=rnd(b, L, E, scale=0.5, shift=-2.0).transpose(1, 2),
+                    A=A, B=proj[:, :, R:R + N].transpose(1, 2), C=proj[:, :, R + N:].transpose(1, 2),
+                    D=torch.ones(E, device=device), delta_bias=torch.rand(E, generator=g, device=device) * 0.5)
+
+    xz = rnd(b, L, 2 * E)
+    fwd = one_direction()
+    z = xz[:, :, E:].transpose(1, 2)
+    if shape.direction == "fwd":
+        return (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], z, fwd["delta_bias"])
+    bwd = one_direction()
+    return (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], fwd["delta_bias"],
+            bwd["u"], bwd["delta"], bwd["A"], bwd["B"], bwd["C"], bwd["D"], bwd["delta_bias"], z)
+
+
+def scan_callable(shape: ScanShape, inputs, plan=None):
+    from vimbench.kernels.selective_scan import bidirectional_scan_fn, selective_scan_fn
+
+    if shape.direction == "fwd":
+        u, delta, A, B, C, D, z, bias = inputs
+        return lambda: selective_scan_fn(u, delta, A, B, C, D, z, bias, True, plan=plan)
+    return lambda: bidirectional_scan_fn(*inputs, delta_softplus=True, plan=plan)
+
+
+def reference_error(shape: ScanShape, inputs, out) -> float:
+    """Relative L2 error against the float64 reference on the first and last batch element."""
+    import torch
+
+    from vimbench.kernels.selective_scan import bidirectional_scan_ref, selective_scan_ref
+
+    worst = 0.0
+    for i in sorted({0, shape.batch - 1}):
+        sl = [x[i:i + 1].double() if x.dim() == 3 else x.double() for x in inputs]
+        if shape.direction == "fwd":
+            ref = selective_scan_ref(*sl, delta_softplus=True)
+        else:
+            ref = bidirectional_scan_ref(*sl, delta_softplus=True)
+        got = out[i:i + 1].double()
+        if not torch.isfinite(got).all():
+            return math.inf
+        worst = max(worst, ((got - ref).norm() / ref.norm()).item())
+        del ref
+    return worst
+
+
+def copy_bandwidth() -> float:
+    """Device-to-device copy rate in bytes/s, counting bytes read + written."""
+    import torch
+    import triton.testing
+
+    n = 1 << 28  # 1 GiB of fp32 each way
+    src = torch.empty(n, dtype=torch.float32, device="cuda").normal_()
+    dst = torch.empty_like(src)
+    ms = triton.testing.do_bench(lambda: dst.copy_(src), warmup=50, rep=300, return_mode="median")
+    del src, dst
+    return 2 * n * 4 / (ms * 1e-3)
+
+
+def exp2_rate() -> float:
+    """Exponentials per second of a kernel that does nothing else (vimbench.profile.exp2_probe)."""
+    import torch
+    import triton.testing
+
+    from vimbench.profile.exp2_probe import ROUNDS, exp2_chain
+
+    x = torch.rand(1 << 22, device="cuda") * 0.5 + 0.25
+    ms = triton.testing.do_bench(lambda: exp2_chain(x), warmup=20, rep=200, return_mode="median")
+    return 4 * ROUNDS * x.numel() / (ms * 1e-3)
+
+
+def time_shape(shape: ScanShape, l2_bytes: int, plan=None, check=True, graphs=False):
+    """Returns a dict row: ms (median), p10/p90, error vs reference."""
+    import torch
+    import triton.testing
+
+    sets = 1
+    if shape.min_bytes() < 2 * l2_bytes:  # rotate input copies so the timed reads come from HBM
+        sets = min(64, math.ceil(4 * l2_bytes / max(shape.min_bytes(), 1)))
+    inputs = [make_inputs(shape, seed=s) for s in range(sets)]
+    fns = [scan_callable(shape, inp, plan) for inp in inputs]
+    out = fns[0]()
+    torch.cuda.synchronize()
+    err = reference_error(shape, inputs[0], out) if check else float("nan")
+    del out
+    state = {"i": 0}
+
+    def step():
+        state["i"] = (state["i"] + 1) % sets
+        fns[state["i"]]()
+
+    q = triton.testing.do_bench(step, warmup=25, rep=200, quantiles=[0.5, 0.1, 0.9])
+    row = dict(shape=shape.name, ms=q[0], p10=q[1], p90=q[2], err=err, input_sets=sets)
+    if graphs:  # launch-overhead-free time (several launches per call at small batch)
+        graph_ms = triton.testing.do_bench_cudagraph(fns[0], rep=200, return_mode="median")
+        row["graph_ms"] = graph_ms
+    del inputs, fns
+    torch.cuda.empty_cache()
+    return row
+
+
+def machine_header() -> dict:
+    import torch
+    import triton
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                check=False).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+    props = torch.cuda.get_device_properties(0)
+    return dict(gpu=torch.cuda.get_device_name(0), sms=props.multi_processor_count,
+                l2_bytes=getattr(props, "L2_cache_size", 50 << 20), torch=torch.__version__,
+                triton=triton.__version__, cuda=torch.version.cuda, git=commit)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shapes", nargs="*", default=None,
+                        help="shape names like vim_tiny-1248-b128-bf16-fwd (default: the full table)")
+    parser.add_argument("--no-check", action="store_true", help="skip the reference check (not advised)")
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this path")
+    parser.add_argument("--markdown", default=None, help="also write the table as Markdown to this path")
+
+
+def main(args) -> int:
+    import torch
+
+    if not torch.cuda.is_available():
+        print("vimbench.kernels.bench needs a CUDA device", file=sys.stderr)
+        return 2
+    shapes = [parse_shape(s) for s in args.shapes] if args.shapes else default_shapes()
+    head = machine_header()
+    copy_bps = copy_bandwidth()
+    exp_rate = exp2_rate()
+    head.update(copy_GBps=copy_bps / 1e9, exp2_per_s=exp_rate)
+    print(json.dumps(head), flush=True)
+    rows = []
+    for shape in shapes:
+        row = time_shape(shape, head["l2_bytes"], check=not args.no_check, graphs=shape.batch <= 8)
+        row["GBps"] = shape.min_bytes() / (row["ms"] * 1e-3) / 1e9
+        row["copy_frac"] = row["GBps"] * 1e9 / copy_bps
+        row["exp_floor_ms"] = shape.exponentials() / exp_rate * 1e3
+        row["exp_frac"] = row["exp_floor_ms"] / row["ms"]
+        rows.append(row)
+        print(format_row(row), flush=True)
+    table = markdown_table(head, rows)
+    print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(header=head, rows=rows), f, indent=1)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    tol = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 1e-2}
+    bad = [r["shape"] for r, s in zip(rows, shapes) if not (r["err"] < tol[s.dtype] or math.isnan(r["err"]))]
+    if bad:
+        print(f"REFERENCE CHECK FAILED for {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def format_row(r: dict) -> str:
+    graph = f"{r['graph_ms']:.4f}" if "graph_ms" in r else "-"
+    return (f"| {r['shape']} | {r['ms']:.4f} | {r['p10']:.4f}-{r['p90']:.4f} | {graph} | {r['GBps']:.0f} | "
+            f"{r['copy_frac']:.2f} | {r['exp_floor_ms']:.4f} | {r['exp_frac']:.2f} | {r['err']:.1e} |")
+
+
+def markdown_table(head: dict, rows: list[dict]) -> str:
+    lines = [f"GPU {head['gpu']} ({head['sms']} SMs), torch {head['torch']}, triton {head['triton']}, "
+             f"CUDA {head['cuda']}, git {head['git']}; copy {head['copy_GBps']:.0f} GB/s, "
+             f"exp2 {head['exp2_per_s']:.3g}/s (both measured in this run)", "",
+             "| shape | ms (median) | p10-p90 | ms (CUDA graph) | GB/s | of copy BW | exp floor ms | "
+             "of exp floor | rel err vs f64 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [format_row(r) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m vimbench.kernels.bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))
