@@ -355,10 +355,12 @@ def _claims_md(a: Analysis, metric: str) -> str:
 
 def _claim_summary(c) -> str:
     if not c.vim_variant:
-        return f"{c.verdict} ({c.basis})"
+        return f"{c.verdict}: {c.basis}"
     value = fmt_ratio(c.measured) if c.claim == "speed" else fmt_pct(c.measured)
-    where = f"Vim {c.vim_variant}, {c.precision}, batch {c.batch}, {c.exec_mode}"
-    return f"{c.verdict} ({value + ', ' if value else ''}{where})"
+    where = f"(Vim {c.vim_variant}, {c.precision}, batch {c.batch}, {c.exec_mode})"
+    if not value:  # not measured: say why (the first sentence of the basis)
+        return f"{c.verdict}: {c.basis.split('. ')[0]} {where}"
+    return f"{c.verdict}: {value} {where}"
 
 
 def _estimates_md(a: Analysis) -> str:

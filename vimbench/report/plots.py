@@ -265,11 +265,17 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
     pair_labels = sorted({_pair_label(r) for r in ratios.itertuples(index=False)})
     colors = dict(zip(pair_labels, _pair_palette(len(pair_labels))))
     resolutions = sorted({int(r) for r in ratios["resolution"]})
-    for label in pair_labels:
+    speed_values, speed_marks = [], []
+    for slot, label in enumerate(pair_labels):
         group = ratios[[_pair_label(r) == label for r in ratios.itertuples(index=False)]].sort_values("resolution")
         marker = "o"
         speed = group[group["speed_ratio"].notna()]
         ax_speed.plot(speed["resolution"], speed["speed_ratio"], marker=marker, color=colors[label], label=label)
+        speed_values += list(speed["speed_ratio"])
+        for r in group[group["speed_ratio"].isna()].itertuples(index=False):
+            who = "DeiT" if r.deit_status != "ok" else "Vim"
+            status = r.deit_status if r.deit_status != "ok" else r.vim_status
+            speed_marks.append((r.resolution, f"{who} {'OOM' if status == 'oom' else 'ERR'}", colors[label], slot))
         saving = group[f"saving_{metric}"] * 100
         source = group[f"deit_mem_{metric}_source"]
         measured = group[(source == "measured") & saving.notna()]
@@ -283,7 +289,7 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
                             [last[f"saving_{metric}"] * 100, est[f"saving_{metric}"].iloc[0] * 100],
                             linestyle=":", color=colors[label])
             ax_mem.plot(est["resolution"], est[f"saving_{metric}"] * 100, marker=marker, markerfacecolor="none",
-                        markersize=9, mew=1.8, linestyle=":", color=colors[label],
+                        markersize=13, mew=2.0, linestyle=":", color=colors[label], zorder=5,
                         label=f"{label}: estimated (DeiT OOM)")
     paper = _paper_points(paper, resolutions) if _tiny(ratios["vim_model"]) else None
     if paper is not None:
@@ -293,12 +299,21 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
         ax_mem.plot(fitted["resolution"], 100 * (1 - fitted["vim_ti_gb"] / fitted["deit_ti_gb"]), linestyle="--",
                     color="0.3", marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
     if paper is not None and claim_resolution in resolutions:
-        ax_speed.plot([claim_resolution], [speed_claim], marker="*", markersize=13, color="gold", mec="black",
-                      linestyle="none", label=f"paper claim {speed_claim:g}x")
-        ax_mem.plot([claim_resolution], [100 * memory_claim], marker="*", markersize=13, color="gold", mec="black",
-                    linestyle="none", label=f"paper claim {100 * memory_claim:.1f}%")
+        ax_speed.plot([claim_resolution], [speed_claim], marker="*", markersize=11, color="gold", mec="black",
+                      linestyle="none", label=f"paper claim {speed_claim:g}x", zorder=3)
+        speed_values.append(speed_claim)
+        ax_mem.plot([claim_resolution], [100 * memory_claim], marker="*", markersize=11, color="gold", mec="black",
+                    linestyle="none", label=f"paper claim {100 * memory_claim:.1f}%", zorder=3)
     ax_speed.axhline(1.0, color="black", linewidth=0.8)
-    ax_speed.set_ylabel("speed ratio: Vim images/s / DeiT images/s (x)")
+    ax_speed.set_yscale("log")  # 2x faster and 2x slower sit the same distance from 1
+    _plain_log_labels(ax_speed)
+    if paper is not None:
+        speed_values += list(paper["vim_ti_fps"] / paper["deit_ti_fps"])
+    _reserve_bottom(ax_speed, [*speed_values, 1.0], log=True, fraction=0.2 if speed_marks else 0.0)
+    if speed_marks:
+        for x, text, color, slot in speed_marks:
+            _mark_at_bottom(ax_speed, x, text, color, slot, x == max(resolutions))
+    ax_speed.set_ylabel("speed ratio: Vim images/s / DeiT images/s (x, log scale)")
     ax_speed.set_title("Speed ratio (above 1: Vim faster)")
     ax_mem.set_ylabel(f"memory saving: 1 - Vim / DeiT peak memory (%), {metric}")
     ax_mem.set_title("Memory saving (above 0: Vim uses less)")
