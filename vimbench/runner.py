@@ -22,6 +22,7 @@ exception gives status "error" with its message.  The batch is never lowered her
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import time
 import traceback
@@ -107,9 +108,11 @@ def run_cell(job: CellJob) -> Row:
             row.error = f"{where['phase']}: {_first_line(exc)}"
             if not isinstance(exc, NonFiniteOutput):
                 row.error += "\n" + "".join(traceback.format_exception(exc)[-3:])[-2000:]
-        if job.device == "cuda":
-            torch.cuda.empty_cache()
     if job.device == "cuda":
+        # Outside the except block: the traceback (and the tensors its frames hold) is gone,
+        # so an inline sweep hands the memory of a failed cell back before the next one.
+        gc.collect()
+        torch.cuda.empty_cache()
         row.telemetry_after = telemetry.snapshot()
         row.throttled = telemetry.throttled(row.telemetry_before, row.telemetry_after, row.telemetry_during)
     row.duration_s = time.perf_counter() - started
