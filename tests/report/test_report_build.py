@@ -75,6 +75,7 @@ def test_tables_show_the_measured_values(tmp_path):
     run, rows = _highres_run(tmp_path)
     _run_cli([run])
     text = (run / "report" / "report.md").read_text()
+    assert "The out-of-memory errors as recorded:\n\n- DeiT-Ti (eager) 1248 px, batch 128, fp32: no message" in text
     throughput = text.split("## Throughput")[1].split("## Peak memory")[0]
     memory = text.split("## Peak memory")[1].split("## Vim / DeiT")[0]
     for r in rows:

@@ -149,7 +149,7 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
     parts = [_heading(level - 1, f"Run: {run.label}")] if titled else []
     parts.append(_run_header(run, out_dir))
     parts.append(_heading(level, "Claims: 2.8x faster, 86.8% less memory at 1248 px (Vim-Ti vs DeiT-Ti)"))
-    parts.append(_claims_md(a, metric))
+    parts.append(_claims_md(a, metric, paper))
     colors = plots.series_colors(list(a.cells["series"]))
     conds = conditions(a.cells)
     gpu = run.gpu_name
@@ -313,7 +313,7 @@ def _ratios_md(ratios, metric: str) -> str:
                  rows, "rllrrrrrr")
 
 
-def _claims_md(a: Analysis, metric: str) -> str:
+def _claims_md(a: Analysis, metric: str, paper) -> str:
     run = a.run
     card_memory, _ = run.gpu_total_memory
     lines = [
@@ -325,6 +325,8 @@ def _claims_md(a: Analysis, metric: str) -> str:
         "batch, precision and execution mode per row."),
         "",
         f"Rule: {claims_mod.RULE}",
+        "",
+        _paper_memory_arithmetic(a, paper, metric),
         "",
     ]
     for claim, name in (("speed", f"{claims_mod.SPEED_CLAIM:g}x speed"),
@@ -353,6 +355,23 @@ def _claims_md(a: Analysis, metric: str) -> str:
     return "\n".join(lines)
 
 
+def _paper_memory_arithmetic(a: Analysis, paper, metric: str) -> str:
+    """What 86.8% means in GB on the paper's own figure, beside this run's DeiT-Ti need at 1248."""
+    at = paper[paper["resolution"] == claims_mod.CLAIM_RESOLUTION].iloc[0]
+    implied = at["vim_ti_gb"] / (1 - claims_mod.MEMORY_CLAIM)
+    text = (f"Memory arithmetic: with Vim-Ti at {at['vim_ti_gb']:.2f} GB in the paper's figure, a "
+            f"saving of {100 * claims_mod.MEMORY_CLAIM:.1f}% means DeiT-Ti needed about {implied:.1f} GB "
+            "(derived from the paper), which the figure plots as OOM: the paper's memory claim, too, is against "
+            "a DeiT-Ti that did not fit.")
+    ours = a.estimates[(a.estimates["model"] == claims_mod.CLAIM_DEIT)
+                       & (a.estimates["resolution"] == claims_mod.CLAIM_RESOLUTION)
+                       & (a.estimates["metric"] == metric) & (a.estimates["status"] == "estimated")]
+    for r in ours.itertuples(index=False):
+        text += (f" This run: DeiT-Ti ({r.variant}) at batch {r.batch}, {r.precision} would need "
+                 f"{fmt_gb(r.estimated_bytes)} GB ({metric}, *estimated* from probes at batches {r.probe_batches}).")
+    return text
+
+
 def _claim_summary(c) -> str:
     if not c.vim_variant:
         return f"{c.verdict}: {c.basis}"
@@ -374,6 +393,9 @@ def _estimates_md(a: Analysis) -> str:
                      r.status, r.probe_batches or "-", fmt_gb(r.intercept_bytes, "-"),
                      fmt(None if is_missing(r.slope_bytes_per_image) else r.slope_bytes_per_image / 1e6, ".1f", "-"),
                      fmt(r.r2, ".5f", "-")])
+    messages = [f"{series_label(c.model, c.variant)} {c.resolution} px, batch {c.batch}, {c.precision}: "
+                f"{_last_line(c.error)[:240]}"
+                for c in a.cells[a.cells["status"] == "oom"].itertuples(index=False)]
     probes = a.run.frame[a.run.frame["purpose"] == "oom_estimate"].sort_values(
         ["model", "variant", "resolution", "precision", "exec_mode", "batch"], kind="stable")
     probe_rows = [[series_label(p.model, p.variant), p.resolution, p.batch, p.precision, p.exec_mode,
@@ -388,6 +410,8 @@ def _estimates_md(a: Analysis) -> str:
         table(["model (variant)", "px", "OOM batch", "precision", "exec", "metric", "need (GB)", "status",
                "probe batches", "a (GB)", "b (MB/image)", "R^2"], rows, "lrrlllrllrrr"),
     ]
+    if messages:
+        text += ["", "The out-of-memory errors as recorded:", "", *[f"- {m}" for m in messages]]
     if probe_rows:
         text += ["", "Probe rows (measured at smaller batches):", "",
                  table(["model (variant)", "px", "batch", "precision", "exec", "status", "images/s",
@@ -441,9 +465,8 @@ def _notes(a: Analysis) -> list[str]:
         notes.append(f"{run.duplicates_dropped} earlier duplicate row(s) of the same cell replaced by the later one.")
     errors = a.rows[a.rows["status"] == "error"]
     for r in errors.itertuples(index=False):
-        message = (r.error or "no message").strip().splitlines()
         notes.append(f"error: {series_label(r.model, r.variant)} {r.resolution} px, batch {r.batch}, "
-                     f"{r.precision}, {r.exec_mode}: {message[-1][:200] if message else ''}")
+                     f"{r.precision}, {r.exec_mode}: {_last_line(r.error)[:200]}")
     cv = a.rows["latency_cv"].astype(float)
     high = a.rows[cv > HIGH_CV]
     if len(high):
@@ -503,6 +526,12 @@ def _comparison_section(comparison, out_dir: Path, metric: str, analyses: list[A
                "measured (derived)", "verdict"], claim_rows),
     ]
     return "\n".join(lines)
+
+
+def _last_line(message) -> str:
+    """The last line of an error message (the exception), or 'no message'."""
+    lines = message.strip().splitlines() if isinstance(message, str) else []
+    return lines[-1] if lines else "no message"
 
 
 def _status_or(status: str, text: str) -> str:
