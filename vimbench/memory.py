@@ -11,8 +11,8 @@ On the CPU none of these exist and the pass records nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import telemetry
 

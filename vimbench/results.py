@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.jsonl"
@@ -95,7 +96,7 @@ class Row:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Row":
+    def from_dict(cls, data: dict[str, Any]) -> Row:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise SchemaError(f"row has schema_version {version!r}; this vimbench reads {SCHEMA_VERSION}")

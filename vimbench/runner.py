@@ -27,7 +27,7 @@ import multiprocessing
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .results import STATUS_ERROR, STATUS_OK, STATUS_OOM, Row
@@ -75,7 +75,7 @@ def _new_row(job: CellJob) -> Row:
         gpu_name=cond.get("gpu_name"), torch_version=cond.get("torch_version"),
         triton_version=cond.get("triton_version"), timm_version=cond.get("timm_version"),
         git_commit=cond.get("git_commit"), hostname=cond.get("hostname"),
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 
@@ -100,7 +100,7 @@ def run_cell(job: CellJob) -> Row:
             row.gpu_name = row.gpu_name or torch.cuda.get_device_name()
         with torch.inference_mode():
             _measure_into(row, job, phase)
-    except Exception as exc:  # any failure of the cell becomes its row
+    except Exception as exc:  # noqa: BLE001 - any failure of the cell becomes its row
         if _is_oom(exc):
             row.status, row.error = STATUS_OOM, f"out of memory during {where['phase']}: {_first_line(exc)}"
         else:

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .results import RESULTS_FILE, STATUS_ERROR, STATUS_OK, STATUS_OOM, Row, append_row, read_rows
@@ -106,7 +106,7 @@ def _main(args) -> int:
     if run_dir is None:
         run_dir = _new_run_dir(Path(args.runs_dir), suite.name)
         selection["suite_name"] = suite.name
-        selection["created_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        selection["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         (run_dir / SUITE_COPY).write_text(suite.source, encoding="utf-8")
         (run_dir / RUN_FILE).write_text(json.dumps(selection, indent=2, sort_keys=True) + "\n")
         environment = env_module.collect()
@@ -141,7 +141,7 @@ def _resolve_device(suite: Suite) -> str:
 
 
 def _new_run_dir(runs_dir: Path, suite_name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     for n in range(100):
         path = runs_dir / (f"{stamp}-{suite_name}" + (f"-{n}" if n else ""))
         try:
@@ -253,7 +253,7 @@ class Progress:
     def _bar(self) -> str:
         width = 20
         frac = self.finished / self.total if self.total else 1.0
-        filled = int(round(frac * width))
+        filled = round(frac * width)
         elapsed = time.perf_counter() - self.t0
         if self.durations:
             eta = f"ETA {_clock(sum(self.durations) / len(self.durations) * (self.total - self.finished))}"
@@ -309,7 +309,7 @@ def _outcome(row: Row) -> str:
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
 

@@ -15,10 +15,11 @@ box, some containers) gets empty dicts and None, and the reason is kept in the r
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 
 # Throttle ("clocks event") reason bits, from nvml.h.  The first group only says why the
 # clock is not at its maximum for a benign reason; the second group means real slowdown.
@@ -44,7 +45,7 @@ def _get_nvml():
 
             pynvml.nvmlInit()
             _nvml = pynvml
-        except Exception as exc:  # ImportError, NVMLError (no driver), OSError (no library)
+        except Exception as exc:  # noqa: BLE001 - ImportError, NVMLError (no driver), OSError (no library)
             _nvml_error = f"{type(exc).__name__}: {exc}"
         return _nvml
 
@@ -86,7 +87,7 @@ def _reasons_mask(nvml, handle) -> int:
 def _try(fn, *args):
     try:
         return fn(*args)
-    except Exception:
+    except Exception:  # noqa: BLE001 - telemetry is best effort; unknown is None
         return None
 
 
@@ -144,7 +145,7 @@ class TelemetrySampler:
         self._energy_start: float | None = None
         self._t_start = self._t_end = 0.0
 
-    def __enter__(self) -> "TelemetrySampler":
+    def __enter__(self) -> Self:
         if not nvml_available():
             return self
         self._energy_start = total_energy_j(self.index)
@@ -210,7 +211,7 @@ def _integrate_power(samples: list[dict[str, Any]], t_start: float, t_end: float
     if not points:
         return None
     points = [(t_start, points[0][1])] + points + [(t_end, points[-1][1])]
-    return sum((t1 - t0) * (p0 + p1) / 2.0 for (t0, p0), (t1, p1) in zip(points, points[1:]))
+    return sum((t1 - t0) * (p0 + p1) / 2.0 for (t0, p0), (t1, p1) in itertools.pairwise(points))
 
 
 def process_memory(index: int | None = None, pid: int | None = None) -> tuple[int | None, str | None]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 HIGH_CV = 0.05  # above this the samples are too noisy to trust a single median; the run warns
 

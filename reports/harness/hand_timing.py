@@ -1,7 +1,11 @@
 """Plain-PyTorch cross-check of `vimbench run`: timm DeiT-Ti features, amp-fp16, batch 128, CUDA events.
 Usage: python3 hand_timing.py RES [RES ...]  ->  one JSON line per (attention, resolution)."""
-import json, statistics, sys
-import timm, torch
+import json
+import statistics
+import sys
+
+import timm
+import torch
 
 torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 for attention in ("eager", "sdpa"):

@@ -6,8 +6,15 @@ import json
 import pytest
 import torch
 
-from vimbench.results import (ROW_FIELDS, SCHEMA_VERSION, Row, SchemaError, append_row, read_rows,
-                              rows_to_frame)
+from vimbench.results import (
+    ROW_FIELDS,
+    SCHEMA_VERSION,
+    Row,
+    SchemaError,
+    append_row,
+    read_rows,
+    rows_to_frame,
+)
 
 
 def _random_row(i: int) -> Row:
