@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 _FAMILY = {"deit": "DeiT", "vim": "Vim"}
 _SIZE = {"tiny": "Ti", "small": "S", "base": "B"}
 
@@ -37,3 +39,8 @@ def counterpart(vim_model: str) -> str | None:
     """The DeiT a Vim is compared with: same size ('vim_tiny' -> 'deit_tiny')."""
     fam, _, size = vim_model.partition("_")
     return f"deit_{size}" if fam == "vim" and size else None
+
+
+def file_safe(label: str) -> str:
+    """A run label or condition as a file-name part."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", label)
