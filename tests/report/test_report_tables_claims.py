@@ -122,6 +122,7 @@ def test_deit_oom_without_probes_is_not_measured_with_a_bound(tmp_path):
     assert mem.verdict == "not measured"
     bound = 100 * (1 - int(10e9) / H100_BYTES)
     assert f"above about {bound:.1f}%" in mem.basis and "derived bound" in mem.basis
+    assert "not estimated (no probe rows; add estimate_oom_batches to the suite)" in mem.basis
     assert _ratio(a)["deit_mem_allocated_source"] == ""
 
 

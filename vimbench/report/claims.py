@@ -102,7 +102,7 @@ def _memory_row(r, metric: str, card_memory_bytes: int | None) -> ClaimRow:
     source = getattr(r, f"deit_mem_{metric}_source")
     estimated = source == "estimated"
     if np.isnan(value):
-        basis = _why_missing(r, "memory")
+        basis = _why_missing(r, "memory", metric)
         vim_mem = getattr(r, f"vim_mem_{metric}")
         if r.deit_status == "oom" and card_memory_bytes and not np.isnan(vim_mem):
             bound = 1.0 - vim_mem / card_memory_bytes
@@ -140,7 +140,7 @@ def _probe_context(r, probes) -> str:
             "(derived across different batches, so no verdict)")
 
 
-def _why_missing(r, claim: str) -> str:
+def _why_missing(r, claim: str, metric: str = "allocated") -> str:
     parts = []
     if r.vim_status != "ok":
         parts.append(f"Vim-Ti ({r.vim_variant}) {r.vim_status.upper() if r.vim_status == 'oom' else r.vim_status}")
@@ -149,5 +149,5 @@ def _why_missing(r, claim: str) -> str:
     if r.deit_status == "oom" and claim == "speed":
         parts.append(f"so there is no DeiT-Ti throughput at batch {r.batch}")
     if r.deit_status == "oom" and claim == "memory" and r.vim_status == "ok":
-        parts.append("no usable memory estimate (see the OOM estimates)")
+        parts.append(getattr(r, f"deit_mem_{metric}_estimate", "") or "not estimated")
     return ", ".join(parts) or "value missing in the results"

@@ -78,11 +78,14 @@ def ratio_table(cells, estimates):
 
     speed_ratio = Vim images/s / DeiT images/s (derived).  saving_<metric> = 1 - Vim / DeiT
     peak memory (derived); `deit_mem_<metric>_source` is "measured" or "estimated" (DeiT OOM,
-    extrapolated from probes) or empty (no value).
+    extrapolated from probes) or empty (no value); `deit_mem_<metric>_estimate` is the OOM
+    estimate's status ("estimated" or why not) for an OOM DeiT cell, else empty.
     """
     import pandas as pd
 
     lookups = {m: estimate_lookup(estimates, m) for m in MEMORY_METRICS}
+    notes = {(r.model, r.variant, int(r.resolution), int(r.batch), r.precision, r.exec_mode, r.metric): r.status
+             for r in estimates.itertuples(index=False)}
     rows = []
     vims = cells[[family(m) == "vim" for m in cells["model"]]]
     for vim in vims.itertuples(index=False):
@@ -110,12 +113,14 @@ def ratio_table(cells, estimates):
                 row[f"deit_mem_{metric}"] = deit_mem
                 row[f"deit_mem_{metric}_source"] = source
                 row[f"saving_{metric}"] = 1.0 - _divide(vim_mem, deit_mem)
+                row[f"deit_mem_{metric}_estimate"] = notes.get((*key, metric), "")
             rows.append(row)
     columns = ["run", "vim_model", "vim_variant", "deit_model", "deit_variant", "resolution", "batch",
                "precision", "exec_mode", "vim_status", "deit_status", "vim_images_per_s", "deit_images_per_s",
                "speed_ratio"]
     for metric in MEMORY_METRICS:
-        columns += [f"vim_mem_{metric}", f"deit_mem_{metric}", f"deit_mem_{metric}_source", f"saving_{metric}"]
+        columns += [f"vim_mem_{metric}", f"deit_mem_{metric}", f"deit_mem_{metric}_source", f"saving_{metric}",
+                    f"deit_mem_{metric}_estimate"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["precision", "exec_mode", "batch", "vim_model", "vim_variant", "deit_variant",
                               "resolution"], kind="stable").reset_index(drop=True)
