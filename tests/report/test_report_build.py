@@ -238,9 +238,11 @@ def test_run_without_memory_values_cpu(tmp_path):
             for (m, v), ips in zip([("vim_tiny", "torch"), ("deit_tiny", "eager")], _rng().uniform(1, 50, size=2))
             for res in (64, 96)]
     run = write_run(tmp_path / "cpu", rows)  # no env.json
+    (run / "run.json").write_text(json.dumps({"only": {"model": ["vim_tiny", "deit_tiny"]}}))
     build_report([run], run / "report")
     text = (run / "report" / "report.md").read_text()
     assert "Card: **CPU**" in text
+    assert "- Selection (run.json): `--only model=vim_tiny,deit_tiny`" in text
     assert "No allocated memory values in this run" in text
     assert "memory_vs_resolution" not in text
     assert text.count("**not measured**") == 4

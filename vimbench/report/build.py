@@ -223,10 +223,16 @@ def _run_header(run: Run, out_dir: Path) -> str:
          + ", ".join(f"`{_shown_path(p, out_dir)}`" for p in run.combined_from) + " ")
         + f"(suite: {run.suite_name or 'unknown'})",
         f"- Card: **{run.gpu_name}**, {memory}",
+        *([f"- Selection (run.json): `{_selection_text(run.selection)}`"] if run.selection else []),
         f"- Cells: {len(measure)} measured ({counts}); {probes} OOM probe rows",
         f"- Commit: {', '.join(c[:12] for c in run.commits) or 'unknown'}; {'; '.join(versions) or 'versions unknown'}",
     ]
     return "\n".join(lines)
+
+
+def _selection_text(selection: dict) -> str:
+    return " ".join(f"--only {k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in sorted(selection.items()))
 
 
 def _shown_path(path: Path, out_dir: Path) -> str:

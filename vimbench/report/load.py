@@ -38,6 +38,7 @@ class Run:
     torn_lines: list[int] = field(default_factory=list)
     duplicates_dropped: int = 0
     combined_from: list[Path] = field(default_factory=list)  # set when several runs are pooled (--combine)
+    selection: dict[str, Any] = field(default_factory=dict)  # run.json's `only` (a sweep restricted by --only)
 
     @property
     def gpu_name(self) -> str:
@@ -99,10 +100,11 @@ def load_run(path: Path, label: str) -> Run:
     frame.insert(0, "run", label)
 
     env = _read_json(path / "env.json")
+    only = _read_json(path / "run.json").get("only")
     suite_text = (path / "suite.toml").read_text(encoding="utf-8") if (path / "suite.toml").exists() else None
     return Run(path=path, label=label, frame=frame, env=env, suite_text=suite_text,
                suite_name=_suite_name(suite_text, frame), torn_lines=read.torn_lines,
-               duplicates_dropped=before - len(frame))
+               duplicates_dropped=before - len(frame), selection=only if isinstance(only, dict) else {})
 
 
 def load_runs(paths: list[Path]) -> list[Run]:
