@@ -193,6 +193,8 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
     batch_plots = _batch_plots(a, gpu, colors, out_dir, prefix)
     if batch_plots:
         parts.append(_heading(level, "Throughput vs batch size (measured)"))
+        parts.append("Only resolutions where a model ran at two or more batches. White diamonds on dashed lines "
+                     "are OOM probes: the same cell at smaller batches, measured for the memory estimate.")
         parts += [sections.image_md(stem, "throughput vs batch") for stem in batch_plots]
 
     parts.append(_heading(level, "All measured cells"))
@@ -252,13 +254,25 @@ def _cond_caption(cond) -> str:
 
 
 def _batch_plots(a: Analysis, gpu: str, colors, out_dir: Path, prefix: str) -> list[str]:
+    """Throughput vs batch per (precision, exec mode), over resolutions where a model ran at 2+ batches.
+
+    OOM probes count: they are measurements at smaller batches (drawn apart from the sweep's cells).
+    """
+    import pandas as pd
+
+    probes = a.run.frame[(a.run.frame["purpose"] == "oom_estimate") & (a.run.frame["status"] == "ok")].copy()
+    probes["series"] = [series_label(m, v) for m, v in zip(probes["model"], probes["variant"])]
+    both = pd.concat([a.cells.assign(probe=False), probes.assign(probe=True)], ignore_index=True)
     stems = []
-    for (precision, exec_mode), group in sorted(a.cells.groupby(["precision", "exec_mode"]), key=lambda kv: kv[0]):
+    for (precision, exec_mode), group in sorted(both.groupby(["precision", "exec_mode"]), key=lambda kv: kv[0]):
         per_series = group.groupby(["series", "resolution"])["batch"].nunique()
-        if per_series.max() < 2:
+        several = {res for (_, res), n in per_series.items() if n >= 2}
+        if not several:
             continue
-        stems.append(plots.throughput_vs_batch(group, precision, exec_mode, gpu, colors, out_dir,
-                                               f"{prefix}throughput_vs_batch_{file_safe(precision)}_{file_safe(exec_mode)}"))
+        group = group[group["resolution"].isin(several)]
+        stems.append(plots.throughput_vs_batch(
+            group, precision, exec_mode, gpu, colors, out_dir,
+            f"{prefix}throughput_vs_batch_{file_safe(precision)}_{file_safe(exec_mode)}"))
     return stems
 
 

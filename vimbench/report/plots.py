@@ -348,35 +348,43 @@ def _pair_palette(n: int) -> list[str]:
 
 @_with_rc
 def throughput_vs_batch(cells, precision: str, exec_mode: str, gpu: str, colors, out_dir: Path, stem: str) -> str:
-    """One panel per resolution; x = batch (log2), y = images/s."""
+    """One panel per resolution; x = batch (log2), y = images/s.  Rows with `probe` True are OOM probes."""
     resolutions = sorted({int(r) for r in cells["resolution"]})
     ncols = min(3, len(resolutions))
     nrows = (len(resolutions) + ncols - 1) // ncols
-    fig, axes = _figure(ncols=ncols, nrows=nrows, width=4.2 * ncols, height=3.4 * nrows + 0.6)
+    fig, axes = _figure(ncols=ncols, nrows=nrows, width=max(6.5, 4.2 * ncols), height=3.6 * nrows + 0.8)
     for i, res in enumerate(resolutions):
         ax = axes[i // ncols, i % ncols]
         at = cells[cells["resolution"] == res]
         for slot, (label, group) in enumerate(sorted(at.groupby("series"), key=lambda kv: kv[0])):
             group = group.sort_values("batch")
-            ok = group[group["status"] == "ok"]
+            is_probe = group["probe"].astype(bool) if "probe" in group else group["batch"] < 0
+            ok = group[(group["status"] == "ok") & ~is_probe]
             ax.plot(ok["batch"], ok["images_per_s"], marker="s" if label.startswith("DeiT") else "o",
                     color=colors[label], label=label)
+            probes = group[is_probe]
+            if not probes.empty:  # smaller-batch runs of an OOM cell: measured, drawn apart
+                ax.plot(probes["batch"], probes["images_per_s"], marker="D", markerfacecolor="white", mew=1.5,
+                        linestyle="--", color=colors[label], label=f"{label}, OOM probes")
+            group = group[~is_probe]
             for _, bad in group[group["status"] != "ok"].iterrows():
                 _mark_at_bottom(ax, bad["batch"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
                                 bad["batch"] == at["batch"].max())
-        _reserve_bottom(ax, list(at.loc[at["status"] == "ok", "images_per_s"].astype(float)), log=False,
+        ax.set_yscale("log")
+        _plain_log_labels(ax)
+        _reserve_bottom(ax, list(at.loc[at["status"] == "ok", "images_per_s"].astype(float)), log=True,
                         fraction=0.2 if (at["status"] != "ok").any() else 0.0)
         ax.set_xscale("log", base=2)
         batches = sorted({int(b) for b in at["batch"]})
         ax.set_xticks(batches)
         ax.set_xticklabels([str(b) for b in batches])
         ax.set_xlabel("batch size (images)")
-        ax.set_ylabel("images/s")
+        ax.set_ylabel("images/s (log scale)")
         ax.set_title(f"{res} px")
         ax.legend(fontsize=7)
     for j in range(len(resolutions), nrows * ncols):
         axes[j // ncols, j % ncols].set_visible(False)
-    fig.suptitle(f"Throughput vs batch size on {gpu}, {precision}, {exec_mode}")
+    fig.suptitle(f"Throughput vs batch size on {gpu}\n{precision}, {exec_mode}; higher is better")
     return _save(fig, out_dir, stem)
 
 
