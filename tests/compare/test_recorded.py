@@ -1,0 +1,53 @@
+"""The gate on recorded H100 samples (tests/compare/data, two sessions of a DeiT sweep)."""
+
+import json
+import random
+from pathlib import Path
+
+import torch
+
+from vimbench.cli import main
+from vimbench.compare.sources import load
+
+DATA = Path(__file__).parent / "data"
+SWEEP, REPEAT = DATA / "h100_deit_sweep.jsonl", DATA / "h100_deit_repeat.jsonl"
+
+
+def rewrite(path: Path, out: Path, change) -> Path:
+    """Copy a results.jsonl, passing each row's samples through change(cell_id, samples)."""
+    lines = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        if row.get("samples_ms"):
+            row["samples_ms"] = change(row["cell_id"], row["samples_ms"])
+        lines.append(json.dumps(row))
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_two_sessions_of_the_same_cell_pass(capsys):
+    assert main(["compare", str(SWEEP), str(REPEAT)]) == 0
+    out = capsys.readouterr().out
+    assert "deit_tiny|sdpa|r1024|b128|amp-fp16|eager" in out and "NVIDIA H100 80GB HBM3" in out
+
+
+def test_resampled_recording_passes_and_a_ten_percent_slowdown_fails(tmp_path, capsys):
+    rng = random.Random(int(torch.randint(0, 2**31, ()).item()))  # seeded per test by conftest
+    resampled = rewrite(SWEEP, tmp_path / "resampled.jsonl", lambda _, s: [rng.choice(s) for _ in s])
+    assert main(["compare", str(SWEEP), str(resampled)]) == 0
+    cells = sorted(load(SWEEP).benchmarks)
+    slowed_cell = rng.choice(cells)
+    slowed = rewrite(
+        SWEEP, tmp_path / "slowed.jsonl", lambda cell, s: [x * 1.10 for x in s] if cell == slowed_cell else s
+    )
+    capsys.readouterr()
+    assert main(["compare", str(SWEEP), str(slowed)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL: 1 regression(s): {slowed_cell}" in out
+
+
+def test_recorded_card_mismatch_refused(tmp_path, capsys):
+    other = tmp_path / "a100.jsonl"
+    other.write_text(SWEEP.read_text().replace("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"))
+    assert main(["compare", str(SWEEP), str(other)]) == 2
+    assert "refusing to compare timings from different GPUs" in capsys.readouterr().err
