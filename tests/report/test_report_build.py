@@ -54,6 +54,7 @@ def test_report_files_plots_and_links(tmp_path):
     stems = {os.path.splitext(link)[0] for link in links}
     assert {s.split("_b")[0] for s in stems} >= {"throughput_vs_resolution", "memory_vs_resolution",
                                                   "ratios_vs_resolution"}
+    assert "throughput_vs_batch_fp32_eager" in stems  # one batch per cell, but the OOM probes add batches
     for link in links:
         path = out / link
         assert path.exists(), link
