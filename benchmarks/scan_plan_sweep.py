@@ -22,16 +22,14 @@ L_1248 = 6085
 def candidates(shape):
     out = []
     if shape.batch >= 64:
-        for bd, nw, T in [(32, 1, 4), (32, 1, 8), (32, 1, 2), (64, 2, 4), (128, 4, 4), (64, 1, 4)]:
+        for bd, nw, T in [(64, 1, 4), (64, 1, 2), (32, 1, 4), (32, 1, 8), (128, 2, 4)]:
             out.append(ScanPlan("direct", bd, nw, T, shape.L))
+        out.append(ScanPlan("chunked", 64, 1, 4, 1024))
     else:
-        out.append(ScanPlan("direct", 32, 1, 8, shape.L))
-        for seg in (32, 64, 128, 256, 512):
-            if seg < shape.L and shape.L / seg <= 128:
-                out.append(ScanPlan("chunked", 32, 1, 8, seg))
-                if seg == 64:
-                    out.append(ScanPlan("chunked", 32, 1, 4, seg))
-                    out.append(ScanPlan("chunked", 64, 2, 8, seg))
+        for seg in (32, 64, 128):
+            for bd, T in [(32, 8), (32, 4), (64, 4)]:
+                if seg < shape.L and shape.L / seg <= 128:
+                    out.append(ScanPlan("chunked", bd, 1, T, seg))
     return out
 
 
@@ -39,9 +37,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", nargs="*", default=[
         "vim_tiny-1248-b128-bf16-fwd", "vim_tiny-1248-b128-bf16-bidir",
-        "vim_tiny-1248-b1-bf16-fwd", "vim_tiny-1248-b1-bf16-bidir",
-        "vim_tiny-1248-b8-bf16-fwd", "vim_base-1248-b8-bf16-fwd", "vim_base-1248-b1-bf16-fwd",
-        "vim_tiny-224-b8-bf16-fwd"])
+        "vim_tiny-1248-b1-bf16-fwd", "vim_tiny-1248-b8-bf16-fwd"])
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     head = machine_header()
@@ -52,7 +48,7 @@ def main():
         auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"))
         for plan in candidates(shape):
             try:
-                r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8)
+                r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8, check_all=False)
             except Exception as err:  # a candidate that fails to compile is a result, not a crash
                 r = dict(shape=name, error=repr(err)[:200])
             r["plan"] = f"{plan.scheme} bd{plan.block_d} w{plan.num_warps} T{plan.steps_per_group} seg{plan.seg_len}"

@@ -130,6 +130,33 @@ def test_scan_odd_lengths_chunked(L):
     _scan_case("fp32", L, "chunked", reverse=L % 2 == 1, last_state=True)
 
 
+@pytest.mark.parametrize("scheme", ["direct", "chunked"])
+def test_scan_channels_fill_whole_blocks(scheme):
+    # dim a multiple of every BLOCK_D: the kernels drop the channel mask
+    _scan_case("bf16", 19, scheme, dim=64, batch=1, reverse=scheme == "chunked")
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_carry_many_segments(reverse):
+    """The carry kernel alone with 150 segments (more than one warp's tile on a GPU):
+    state entering each segment = decay * state before + segment end state, in scan order."""
+    batch, N, dim, n_seg = 1, 2, 3, 150
+    A = -(torch.rand(dim, N) + 0.1)
+    ends = torch.randn(batch, 1, n_seg + 1, N, dim)
+    dtsum = torch.rand(batch, 1, n_seg, dim)
+    state = ends.clone().to(DEVICE)
+    fused._carry(state, dtsum.to(DEVICE), A.to(DEVICE), A.to(DEVICE), dim, N, n_seg, ndir=1, reverse=reverse)
+    decay = torch.exp(A.t()[None, None, :, :] * dtsum[:, :, :, None, :])  # (b, 1, seg, N, dim)
+    expect = torch.empty_like(ends)
+    h = torch.zeros(batch, 1, N, dim)
+    order = range(n_seg - 1, -1, -1) if reverse else range(n_seg)
+    for k in order:  # slot of the state entering segment k: k forward, k + 1 backward
+        expect[:, :, k + (1 if reverse else 0)] = h
+        h = decay[:, :, k] * h + ends[:, :, k]
+    expect[:, :, 0 if reverse else n_seg] = h  # final state
+    assert_close(f"carry-{n_seg}-segments", expect.double(), state.cpu(), TOL["fp32"])
+
+
 @pytest.mark.parametrize("N", [1, 5, 16], ids=lambda n: f"N{n}")
 def test_scan_state_sizes(N):
     _scan_case("fp32", 11, "direct", N=N, last_state=True)
@@ -170,7 +197,7 @@ def _bidir_inputs(batch, dim, L, N, dtype, with_skip=True):
     return args
 
 
-@pytest.mark.parametrize("L", [1, 17, 31], ids=lambda L: f"L{L}")
+@pytest.mark.parametrize("L", [1, 17, 23], ids=lambda L: f"L{L}")
 @pytest.mark.parametrize("scheme", ["direct", "chunked"])
 @pytest.mark.parametrize("dtype_name", ["fp32", "bf16"])
 def test_bidirectional_matches_reference(dtype_name, scheme, L):

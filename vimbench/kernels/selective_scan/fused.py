@@ -25,7 +25,7 @@ from . import triton_kernels as K
 
 _IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_N = 64
-MAX_SEGMENTS = 128  # the carry kernel holds every segment of a column in registers
+MAX_SEGMENTS = 256  # the carry kernel holds every segment of a column in registers
 
 
 def _interpreting() -> bool:
@@ -64,17 +64,19 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
     if scheme not in ("auto", "direct", "chunked"):
         raise ValueError(f"scheme must be 'auto', 'direct' or 'chunked', got {scheme!r}")
     n_sm = 4 if device.type != "cuda" else _sm_count(device.index or 0)
-    # measured on H100 (NOTES.md): direct wants two channels per thread (the B_t/C_t
-    # loads serve both), chunked wants many small programs
-    direct = ScanPlan("direct", 64, 1, 4, max(L, 1))
-    direct_programs = batch * triton.cdiv(dim, direct.block_d)
+    # Measured on H100 (NOTES.md).  Direct: one channel a thread while warps are scarce
+    # (latency hiding), two once there are plenty (the B_t/C_t loads then serve both).
+    warps_1ch = batch * triton.cdiv(dim, 32)
+    sub_partitions = 4 * n_sm
     if scheme == "auto":
-        scheme = "direct" if direct_programs >= 4 * n_sm or L <= 64 else "chunked"
+        scheme = "direct" if warps_1ch >= sub_partitions or L <= 64 else "chunked"
     if scheme == "direct":
-        return direct
+        block_d = 64 if warps_1ch >= 8 * sub_partitions else 32
+        return ScanPlan("direct", block_d, 1, 4, max(L, 1))
     T = 8
     if seg_len is None:
-        seg_len = 64
+        # short segments: a pass costs about seg_len sequential steps per program
+        seg_len = 32 if L >= 2048 else 64
     seg_len = max(T, triton.cdiv(seg_len, T) * T)
     seg_len = max(seg_len, triton.cdiv(L, MAX_SEGMENTS))
     return ScanPlan("chunked", 32, 1, T, seg_len)
@@ -187,6 +189,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
             *_strides3(B), *_strides3(C), *_strides3(zz), *_strides3(out))
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
                  SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, N=N, BC_PAIRS=_bc_pairs(B, C),
+                 EVEN_D=dim % plan.block_d == 0,
                  T=plan.steps_per_group, FAST_EXP=not _interpreting(), num_warps=plan.num_warps)
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
@@ -243,7 +246,7 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
             *_strides3(B_b), *_strides3(C_b), *_strides3(z), *_strides3(out))
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  BLOCK_D=plan.block_d, N=N, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
-                 BC_PAIRS=_bc_pairs(B, C, B_b, C_b),
+                 BC_PAIRS=_bc_pairs(B, C, B_b, C_b), EVEN_D=dim % plan.block_d == 0,
                  num_warps=plan.num_warps)
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
@@ -259,7 +262,8 @@ def _carry(state, dtsum, A, A1, dim, N, n_seg, ndir, reverse):
     batch = state.shape[0]
     nseg_p = max(2, triton.next_power_of_2(n_seg))
     block_f = 32
+    warps = max(1, min(8, nseg_p // 32))  # keeps the [segments, 32] tile at <= 32 values a thread
     grid = (triton.cdiv(N * dim, block_f), batch * ndir)
     K._carry_kernel[grid](state, dtsum, A, A1, dim, N, n_seg,
                           A.stride(0), A.stride(1), A1.stride(0), A1.stride(1),
-                          NDIR=ndir, REVERSE=reverse, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=1)
+                          NDIR=ndir, REVERSE=reverse, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=warps)

@@ -74,17 +74,68 @@ def _silu(z, FAST: tl.constexpr):
 
 
 @triton.jit
-def _load_state_scalar(p_row, n: tl.constexpr, s_n, PAIRS: tl.constexpr):
-    """B_t[n] (or C_t[n]) as fp32.  PAIRS: bf16 with unit n-stride and 4-byte-aligned
-    pairs: one 32-bit load serves n and n + 1 (bf16 -> fp32 is a shift or a mask)."""
+def _load_channels(p, m_d, EVEN_D: tl.constexpr):
+    # EVEN_D: dim is a multiple of BLOCK_D, so no channel mask (and no "other" fill)
+    if EVEN_D:
+        return tl.load(p)
+    else:
+        return tl.load(p, mask=m_d, other=0.0)
+
+
+@triton.jit
+def _group_loads(
+    s0, p_u, p_dl, p_z, p_y, p_B, p_C,
+    s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
+    m_d, t_first, t_stop,
+    REVERSE: tl.constexpr, HAS_Z: tl.constexpr, LOAD_Y: tl.constexpr, LOAD_C: tl.constexpr,
+    N: tl.constexpr, T: tl.constexpr, BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
+):
+    """Every load of the T steps s0 .. s0+T-1, as flat tuples (B/C: T rows of N values,
+    or of N/2 32-bit words holding bf16 pairs when BC_PAIRS).  Steps past the end read a
+    valid clamped step (their dt is forced to 0 later), so no load needs a step mask."""
+    b_us = ()
+    b_dls = ()
+    b_zs = ()
+    b_olds = ()
+    b_Bs = ()
+    b_Cs = ()
+    for i in tl.static_range(T):
+        if REVERSE:
+            t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
+        else:
+            t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
+        b_us += (_load_channels(p_u + t * s_ul, m_d, EVEN_D),)
+        b_dls += (_load_channels(p_dl + t * s_dll, m_d, EVEN_D),)
+        if HAS_Z:
+            b_zs += (_load_channels(p_z + t * s_zl, m_d, EVEN_D),)
+        if LOAD_Y:
+            b_olds += (_load_channels(p_y + t * s_yl, m_d, EVEN_D),)
+        if BC_PAIRS:
+            p_Bw = (p_B + t * s_Bl).to(tl.pointer_type(tl.int32), bitcast=True)
+            p_Cw = (p_C + t * s_Cl).to(tl.pointer_type(tl.int32), bitcast=True)
+            for j in tl.static_range(N // 2):
+                b_Bs += (tl.load(p_Bw + j),)
+                if LOAD_C:
+                    b_Cs += (tl.load(p_Cw + j),)
+        else:
+            for n in tl.static_range(N):
+                b_Bs += (tl.load(p_B + t * s_Bl + n * s_Bn).to(tl.float32),)
+                if LOAD_C:
+                    b_Cs += (tl.load(p_C + t * s_Cl + n * s_Cn).to(tl.float32),)
+    return b_us, b_dls, b_zs, b_olds, b_Bs, b_Cs
+
+
+@triton.jit
+def _bc_value(vals, i: tl.constexpr, n: tl.constexpr, N: tl.constexpr, PAIRS: tl.constexpr):
+    """B_t[n] of step i of a group as fp32; a bf16 pair word holds n (low) and n + 1."""
     if PAIRS:
-        w = tl.load(p_row.to(tl.pointer_type(tl.int32), bitcast=True) + n // 2)
+        w = vals[i * (N // 2) + n // 2]
         if n % 2 == 0:
             return (w << 16).to(tl.float32, bitcast=True)
         else:
             return (w & -65536).to(tl.float32, bitcast=True)
     else:
-        return tl.load(p_row + n * s_n).to(tl.float32)
+        return vals[i * N + n]
 
 
 @triton.jit
@@ -98,67 +149,54 @@ def _scan_steps(
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr,  # 0: no output (state pass), 1: store, 2: add to what is there
     N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr, BC_PAIRS: tl.constexpr,
+    EVEN_D: tl.constexpr,
 ):
-    """Scan n_steps steps starting at t_first (going down in t if REVERSE) from state h, a
-    tuple of N [BD] vectors (b_A2 likewise).  Returns the state after the last step and
-    the running sum of dt.  B_t[n] and C_t[n] are scalars, the same for every thread."""
-    # t_stop: the last valid step in scan order (L - 1 forward, 0 backward)
+    """Scan n_steps steps starting at t_first (going down in t if REVERSE; t_stop is the
+    last valid step: L - 1 forward, 0 backward) from state h, a tuple of N [BD] vectors
+    (b_A2 likewise).  Returns the state after the last step and the running sum of dt.
+    B_t[n] and C_t[n] are scalars, the same for every thread.
+
+    Software-pipelined by hand: the loads of group g + 1 are issued before the T
+    unrolled steps of group g, so a program waits for memory only once, at the start."""
+    LOAD_Y: tl.constexpr = Y_MODE == 2
+    LOAD_C: tl.constexpr = Y_MODE != 0
+    n_us, n_dls, n_zs, n_olds, n_Bs, n_Cs = _group_loads(
+        0, p_u, p_dl, p_z, p_y, p_B, p_C, s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
+        m_d, t_first, t_stop, REVERSE, HAS_Z, LOAD_Y, LOAD_C, N, T, BC_PAIRS, EVEN_D)
     for s0 in range(0, n_steps, T):
-        # 1) every load of the group first: one memory latency per group of T steps
-        b_us = ()
-        b_dls = ()
-        b_zs = ()
-        b_olds = ()
-        for i in tl.static_range(T):
-            # steps past the end read a valid clamped step (their dt is forced to 0 below),
-            # so the loads need no step mask and no "other" fill
-            if REVERSE:
-                t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
-            else:
-                t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
-            b_us += (tl.load(p_u + t * s_ul, mask=m_d, other=0.0).to(tl.float32),)
-            b_dls += (tl.load(p_dl + t * s_dll, mask=m_d, other=0.0).to(tl.float32),)
-            if HAS_Z:
-                b_zs += (tl.load(p_z + t * s_zl, mask=m_d, other=0.0).to(tl.float32),)
-            if Y_MODE == 2:
-                b_olds += (tl.load(p_y + t * s_yl, mask=m_d, other=0.0).to(tl.float32),)
-        # 2) the recurrence, T unrolled steps of N unrolled states
+        b_us, b_dls, b_zs, b_olds, b_Bs, b_Cs = n_us, n_dls, n_zs, n_olds, n_Bs, n_Cs
+        n_us, n_dls, n_zs, n_olds, n_Bs, n_Cs = _group_loads(
+            s0 + T, p_u, p_dl, p_z, p_y, p_B, p_C, s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
+            m_d, t_first, t_stop, REVERSE, HAS_Z, LOAD_Y, LOAD_C, N, T, BC_PAIRS, EVEN_D)
         b_ys = ()
         for i in tl.static_range(T):
             ok = (s0 + i) < n_steps
-            if REVERSE:
-                t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
-            else:
-                t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
-            b_dt = b_dls[i]
+            b_u = b_us[i].to(tl.float32)
+            b_dt = b_dls[i].to(tl.float32)
             if HAS_BIAS:
                 b_dt = b_dt + b_bias
             if SOFTPLUS:
                 b_dt = _softplus(b_dt, FAST_EXP)
             b_dt = tl.where(ok, b_dt, 0.0)  # a step past the end leaves h unchanged
             dt_sum += b_dt
-            b_du = b_dt * b_us[i]
-            p_Bt = p_B + t * s_Bl
-            p_Ct = p_C + t * s_Cl
+            b_du = b_dt * b_u
             b_y = tl.zeros_like(b_dt)
             h_next = ()
             for n in tl.static_range(N):
-                b_Bn = _load_state_scalar(p_Bt, n, s_Bn, BC_PAIRS)
-                b_hn = h[n] * _exp2(b_A2[n] * b_dt, FAST_EXP) + b_Bn * b_du
+                b_hn = h[n] * _exp2(b_A2[n] * b_dt, FAST_EXP) + _bc_value(b_Bs, i, n, N, BC_PAIRS) * b_du
                 h_next += (b_hn,)
                 if Y_MODE != 0:
-                    b_y += b_hn * _load_state_scalar(p_Ct, n, s_Cn, BC_PAIRS)
+                    b_y += b_hn * _bc_value(b_Cs, i, n, N, BC_PAIRS)
             h = h_next
             if Y_MODE != 0:
                 if HAS_D:
-                    b_y += b_D * b_us[i]
+                    b_y += b_D * b_u
                 if HAS_Z:
-                    b_y = b_y * _silu(b_zs[i], FAST_EXP)
+                    b_y = b_y * _silu(b_zs[i].to(tl.float32), FAST_EXP)
                 b_y = b_y * y_scale
                 if Y_MODE == 2:
-                    b_y += b_olds[i]
+                    b_y += b_olds[i].to(tl.float32)
                 b_ys += (b_y,)
-        # 3) the group's stores last, so that no store sits between the loads above
         if Y_MODE != 0:
             for i in tl.static_range(T):
                 ok = (s0 + i) < n_steps
@@ -166,7 +204,10 @@ def _scan_steps(
                     t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
                 else:
                     t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
-                tl.store(p_y + t * s_yl, b_ys[i].to(p_y.dtype.element_ty), mask=m_d & ok)
+                if EVEN_D:
+                    tl.store(p_y + t * s_yl, b_ys[i].to(p_y.dtype.element_ty), mask=ok)
+                else:
+                    tl.store(p_y + t * s_yl, b_ys[i].to(p_y.dtype.element_ty), mask=m_d & ok)
     return h, dt_sum
 
 
@@ -183,7 +224,7 @@ def _scan_one_direction(
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
     BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
-    BC_PAIRS: tl.constexpr,
+    BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """One direction over segment i_seg (the whole sequence when n_seg == 1).
 
@@ -236,7 +277,7 @@ def _scan_one_direction(
         h, dt_sum, p_u, p_dl, p_z, p_y, p_B, p_C,
         s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
         m_d, b_A2, b_D, b_bias, t_first, n_steps, 0 if REVERSE else L - 1, y_scale,
-        REVERSE, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, N, T, FAST_EXP, BC_PAIRS)
+        REVERSE, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
 
     if PASS == 1:
         for n in tl.static_range(N):
@@ -258,7 +299,7 @@ def _selective_scan_kernel(
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
     BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
-    BC_PAIRS: tl.constexpr,
+    BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """One direction. Grid: (dim blocks, batch, segments). PASS 0: whole sequence, writes
     y; PASS 1: segment end states; PASS 2: segment outputs from carried-in states."""
@@ -274,7 +315,7 @@ def _selective_scan_kernel(
         s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
         1.0,
         1, REVERSE, PASS, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, STORE_FINAL,
-        BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
+        BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
 
 
 @triton.jit
@@ -290,7 +331,7 @@ def _bidirectional_scan_kernel(
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
-    BC_PAIRS: tl.constexpr,
+    BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """Both directions, `y = (y_fwd + y_bwd) / 2 * silu(z)`.  Grid (dim blocks, batch,
     segments), or (dim blocks, batch, 2 * segments) for PASS 1 (one direction each).
@@ -309,7 +350,7 @@ def _bidirectional_scan_kernel(
                 s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, True, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
+                BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
         else:
             _scan_one_direction(
                 i_b, i_d, i_seg, 0,
@@ -319,7 +360,7 @@ def _bidirectional_scan_kernel(
                 s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, False, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
+                BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
     else:
         _scan_one_direction(
             i_b, i_d, i_seg, 1,
@@ -329,7 +370,7 @@ def _bidirectional_scan_kernel(
             s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, True, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 1, False,
-            BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
+            BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
         tl.debug_barrier()
         _scan_one_direction(
             i_b, i_d, i_seg, 0,
@@ -339,7 +380,7 @@ def _bidirectional_scan_kernel(
             s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, False, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 2, False,
-            BLOCK_D, N, T, FAST_EXP, BC_PAIRS)
+            BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
 
 
 @triton.jit
