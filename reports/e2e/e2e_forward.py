@@ -50,6 +50,26 @@ def activation_peak_bytes(run, x):
     return torch.cuda.max_memory_allocated() - base
 
 
+def memory_by_stage(model, run, x):
+    """Peak allocated bytes inside each top-level stage of one forward (patch embed, every
+    block, the final norm), from a peak reset at the stage's start: where the peak is."""
+    stages = [("patch_embed", model.patch_embed)] + [(f"layers.{i}", m) for i, m in enumerate(model.layers)]
+    peaks, handles = {}, []
+    for name, module in stages:
+        def pre(_m, _a, name=name):
+            torch.cuda.reset_peak_memory_stats()
+        def post(_m, _a, _o, name=name):
+            peaks[name] = torch.cuda.max_memory_allocated() / 1e9
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    try:
+        run(x)
+        torch.cuda.synchronize()
+    finally:
+        for h in handles:
+            h.remove()
+    return peaks
+
+
 def profile_table(run, x, rows=18):
     from torch.profiler import ProfilerActivity, profile
 
@@ -76,6 +96,7 @@ def main(argv=None):
     p.add_argument("--configs", default="vim_tiny/triton/eager,vim_tiny/triton-fused/eager,vim_tiny/triton/cuda_graph,"
                                          "vim_tiny/triton-fused/cuda_graph,deit_tiny/sdpa/eager,deit_tiny/sdpa/cuda_graph")
     p.add_argument("--profile", default="vim_tiny/triton/eager,vim_tiny/triton-fused/eager")
+    p.add_argument("--mem-stages", default="vim_tiny/triton-fused/eager")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     args = p.parse_args(argv)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -130,6 +151,14 @@ def main(argv=None):
             except Exception as err:  # noqa: BLE001 - the timings above stand without it
                 tables[key] = f"profile failed: {type(err).__name__}: {err}"
 
+    mem_stages = {}
+    for key in filter(None, args.mem_stages.split(",")):
+        if key in cells:
+            try:
+                mem_stages[key] = memory_by_stage(cells[key]["model_obj"], cells[key]["run"], x)
+            except Exception as err:  # noqa: BLE001
+                mem_stages[key] = {"error": f"{type(err).__name__}: {err}"}
+
     rows = []
     x_bytes = x.numel() * x.element_size()
     for key, c in cells.items():
@@ -151,9 +180,12 @@ def main(argv=None):
                 triton=__import__("triton").__version__, fused_vs_unfused_rel_err=fused_vs_unfused,
                 tf32=False, errors=errors, argv=argv or __import__("sys").argv[1:])
     with open(os.path.join(args.out, "e2e.json"), "w") as f:
-        json.dump(dict(meta=meta, rows=rows, profiles=tables), f, indent=1)
+        json.dump(dict(meta=meta, rows=rows, profiles=tables, memory_by_stage_gb=mem_stages), f, indent=1)
     for key, t in tables.items():
         print(f"\n## profile {key}\n{t}")
+    for key, peaks in mem_stages.items():
+        print(f"\n## peak allocated GB inside each stage, {key}: " +
+              ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in peaks.items()))
     print(f"\n# {meta}")
     nan = float("nan")
     print(f"{'config':36} {'ms':>8} {'img/s':>8} {'peakGB':>7} {'xDeiT':>6} {'memx':>6} {'setup_s':>7}")

@@ -85,7 +85,7 @@ def bidirectional_conv1d(
     bias_b: torch.Tensor | None,
     out_dtype: torch.dtype | None = None,
     *,
-    block_l: int = 32,
+    block_l: int = 16,
     block_e: int = 128,
     num_warps: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor]:
