@@ -156,3 +156,26 @@ def test_repeats_use_the_median_of_ok_repeats(tmp_path):
     cell = a.cells.iloc[0]
     assert cell["images_per_s"] == pytest.approx(float(np.median(values)))
     assert (cell["n_repeats"], cell["n_ok"], cell["status"]) == (4, 3, "ok")
+
+
+def test_vim_under_cuda_graphs_pairs_with_eager_deit_and_says_so(tmp_path):
+    rng = _rng()
+    eager_ips, graph_ips, deit_ips = rng.uniform(50, 500, size=3)
+    a = _analyse(tmp_path, [row("vim_tiny", "triton", 1248, ips=float(eager_ips), mem=5e9),
+                            row("vim_tiny", "triton", 1248, ips=float(graph_ips), mem=5e9, exec_mode="cuda_graph"),
+                            row("deit_tiny", "sdpa", 1248, ips=float(deit_ips), mem=7e9)])
+    r = a.ratios.set_index("exec_mode")
+    assert list(r["deit_exec_mode"]) == ["eager", "eager"]
+    assert r.loc["cuda_graph", "speed_ratio"] == pytest.approx(graph_ips / deit_ips)
+    assert r.loc["eager", "speed_ratio"] == pytest.approx(eager_ips / deit_ips)
+    exec_modes = sorted(c.exec_mode for c in _claims(a, "speed", "sdpa"))
+    assert exec_modes == ["cuda_graph (DeiT eager)", "eager"]
+
+
+def test_same_exec_mode_is_preferred(tmp_path):
+    a = _analyse(tmp_path, [row("vim_tiny", "triton", 1248, ips=100.0, mem=5e9, exec_mode="cuda_graph"),
+                            row("deit_tiny", "sdpa", 1248, ips=50.0, mem=7e9),
+                            row("deit_tiny", "sdpa", 1248, ips=80.0, mem=7e9, exec_mode="cuda_graph")])
+    assert len(a.ratios) == 1
+    assert a.ratios.iloc[0]["deit_exec_mode"] == "cuda_graph"
+    assert a.ratios.iloc[0]["speed_ratio"] == pytest.approx(100.0 / 80.0)

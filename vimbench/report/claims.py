@@ -82,7 +82,7 @@ def claim_rows(ratios, card_memory_bytes: int | None, metric: str, probes=None) 
 
 def _conditions(r) -> dict:
     return {"deit_variant": r.deit_variant, "vim_variant": r.vim_variant, "batch": int(r.batch),
-                "precision": r.precision, "exec_mode": r.exec_mode}
+                "precision": r.precision, "exec_mode": exec_text(r)}
 
 
 def _speed_row(r, probes=None) -> ClaimRow:
@@ -125,11 +125,16 @@ def _memory_row(r, metric: str, card_memory_bytes: int | None) -> ClaimRow:
                     other_metrics="; ".join(others))
 
 
+def exec_text(r) -> str:
+    """A ratio row's execution mode: 'eager', or 'cuda_graph (DeiT eager)' when the two differ."""
+    return r.exec_mode if r.deit_exec_mode == r.exec_mode else f"{r.exec_mode} (DeiT {r.deit_exec_mode})"
+
+
 def _probe_context(r, probes) -> str:
     """DeiT-Ti's throughput at its largest OOM-probe batch, and Vim over it: a cross-batch hint, no verdict."""
     same = probes[(probes["model"] == r.deit_model) & (probes["variant"] == r.deit_variant)
                   & (probes["resolution"] == r.resolution) & (probes["precision"] == r.precision)
-                  & (probes["exec_mode"] == r.exec_mode) & (probes["status"] == "ok")
+                  & (probes["exec_mode"] == r.deit_exec_mode) & (probes["status"] == "ok")
                   & probes["images_per_s"].notna()]
     if same.empty:
         return ""

@@ -338,7 +338,10 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
 
 
 def _pair_label(r) -> str:
-    return f"{series_label(r.vim_model, r.vim_variant)} / {series_label(r.deit_model, r.deit_variant)}"
+    deit = series_label(r.deit_model, r.deit_variant)
+    if r.deit_exec_mode != r.exec_mode:
+        deit = f"{deit[:-1]}, {r.deit_exec_mode})" if deit.endswith(")") else f"{deit} ({r.deit_exec_mode})"
+    return f"{series_label(r.vim_model, r.vim_variant)} / {deit}"
 
 
 def _pair_palette(n: int) -> list[str]:

@@ -66,7 +66,9 @@ def ratios_md(ratios, metric: str) -> str:
         saving = getattr(r, f"saving_{metric}")
         saving_text = fmt_pct(saving) + (" (estimated)" if source == "estimated" and not is_missing(saving) else "")
         rows.append([
-            r.resolution, series_label(r.vim_model, r.vim_variant), series_label(r.deit_model, r.deit_variant),
+            r.resolution, series_label(r.vim_model, r.vim_variant),
+            series_label(r.deit_model, r.deit_variant) + ("" if r.deit_exec_mode == r.exec_mode
+                                                          else f", {r.deit_exec_mode}"),
             fmt_ips(r.vim_images_per_s, r.vim_status.upper() if r.vim_status == "oom" else r.vim_status),
             fmt_ips(r.deit_images_per_s, r.deit_status.upper() if r.deit_status == "oom" else r.deit_status),
             fmt_ratio(r.speed_ratio, "-"),

@@ -76,6 +76,9 @@ def estimate_lookup(estimates, metric: str) -> dict[tuple, float]:
 def ratio_table(cells, estimates):
     """Vim vs same-size DeiT, one row per (Vim variant, DeiT variant, resolution, condition).
 
+    The DeiT runs in the Vim row's exec mode, or eager when the run has no DeiT in that mode
+    (`deit_exec_mode` says which).
+
     speed_ratio = Vim images/s / DeiT images/s (derived).  saving_<metric> = 1 - Vim / DeiT
     peak memory (derived); `deit_mem_<metric>_source` is "measured" or "estimated" (DeiT OOM,
     extrapolated from probes) or empty (no value); `deit_mem_<metric>_estimate` is the OOM
@@ -89,14 +92,17 @@ def ratio_table(cells, estimates):
     rows = []
     vims = cells[[family(m) == "vim" for m in cells["model"]]]
     for vim in vims.itertuples(index=False):
-        deits = cells[(cells["model"] == counterpart(vim.model)) & (cells["resolution"] == vim.resolution)
-                      & (cells["batch"] == vim.batch) & (cells["precision"] == vim.precision)
-                      & (cells["exec_mode"] == vim.exec_mode)]
+        same = cells[(cells["model"] == counterpart(vim.model)) & (cells["resolution"] == vim.resolution)
+                     & (cells["batch"] == vim.batch) & (cells["precision"] == vim.precision)]
+        deits = same[same["exec_mode"] == vim.exec_mode]
+        if deits.empty:  # e.g. Vim under CUDA graphs, DeiT only eager: compare with eager, and say so
+            deits = same[same["exec_mode"] == "eager"]
         for deit in deits.itertuples(index=False):
             row = {
                 "run": vim.run, "vim_model": vim.model, "vim_variant": vim.variant, "deit_model": deit.model,
                 "deit_variant": deit.variant, "resolution": int(vim.resolution), "batch": int(vim.batch),
-                "precision": vim.precision, "exec_mode": vim.exec_mode, "vim_status": vim.status,
+                "precision": vim.precision, "exec_mode": vim.exec_mode, "deit_exec_mode": deit.exec_mode,
+                "vim_status": vim.status,
                 "deit_status": deit.status, "vim_images_per_s": _ok(vim, "images_per_s"),
                 "deit_images_per_s": _ok(deit, "images_per_s"),
             }
@@ -116,7 +122,7 @@ def ratio_table(cells, estimates):
                 row[f"deit_mem_{metric}_estimate"] = notes.get((*key, metric), "")
             rows.append(row)
     columns = ["run", "vim_model", "vim_variant", "deit_model", "deit_variant", "resolution", "batch",
-               "precision", "exec_mode", "vim_status", "deit_status", "vim_images_per_s", "deit_images_per_s",
+               "precision", "exec_mode", "deit_exec_mode", "vim_status", "deit_status", "vim_images_per_s", "deit_images_per_s",
                "speed_ratio"]
     for metric in MEMORY_METRICS:
         columns += [f"vim_mem_{metric}", f"deit_mem_{metric}", f"deit_mem_{metric}_source", f"saving_{metric}",
