@@ -82,7 +82,7 @@ def claim_rows(ratios, card_memory_bytes: int | None, metric: str, probes=None) 
 
 def _conditions(r) -> dict:
     return {"deit_variant": r.deit_variant, "vim_variant": r.vim_variant, "batch": int(r.batch),
-                "precision": r.precision, "exec_mode": exec_text(r)}
+            "precision": r.precision, "exec_mode": exec_text(r)}
 
 
 def _speed_row(r, probes=None) -> ClaimRow:
