@@ -53,14 +53,21 @@ def test_recorded_metrics_describe_the_kernel(recorded):
 
 
 def test_unchanged_kernel_passes(recorded):
+    # same source, launch and compiler: the recorded metrics stand (no compile) ...
     done = staticcheck("--configs", "toy_kernels:STATIC_CONFIGS", "--baseline", str(recorded))
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 configurations unchanged since the baseline (fingerprint), 0 to compile" in done.stdout
     assert "PASS: 1 configurations" in done.stdout
+    # ... and compiling again anyway gives the same numbers
+    full = staticcheck("--configs", "toy_kernels:STATIC_CONFIGS", "--baseline", str(recorded), "--full")
+    assert full.returncode == 0, full.stdout + full.stderr
+    assert "0 configurations unchanged since the baseline (fingerprint), 1 to compile" in full.stdout
 
 
 def test_smaller_block_is_caught(recorded):
     done = staticcheck("--configs", "toy_kernels:SLOWED_CONFIGS", "--baseline", str(recorded))
     assert done.returncode == 1, done.stdout + done.stderr
+    assert "0 configurations unchanged since the baseline (fingerprint), 1 to compile" in done.stdout
     assert "FAIL toy_scan/bench: hot loop instructions per element" in done.stdout
 
 

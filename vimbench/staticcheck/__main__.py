@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--arch", type=int, default=90, help="CUDA compute capability to compile for (default 90)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the measurements here")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="compile every configuration, also those whose fingerprint (kernel source, "
+        "signature, options, compiler) equals the baseline's",
+    )
     return parser
 
 
@@ -59,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     from vimbench.staticcheck.spec import SpecError
     from vimbench.staticcheck.toolchain import ToolchainError
 
+    reuse = None
+    if not args.record and not args.full and args.baseline.exists():
+        reuse = json.loads(args.baseline.read_text()).get("configs")
     try:
         configs = load_configs(args.configs or DEFAULT_SOURCES, args.only)
         if not configs:
             raise SourceError("no kernel configuration selected")
-        measured = measure_all(configs, args.arch)
+        measured = measure_all(configs, args.arch, reuse=reuse, log=print)
     except (SourceError, SpecError, ToolchainError) as exc:
         print(f"staticcheck: error: {exc}", file=sys.stderr)
         return 2

@@ -65,6 +65,18 @@ def _signature_key(config: KernelConfig) -> tuple:
     )
 
 
+def fingerprint(config: KernelConfig, arch: int) -> str:
+    """What decides the compiled code: the kernel's source and everything it calls
+    (`JITFunction.cache_key`, Triton's own cache key of the source), the specialised
+    signature, the launch options, the target and the compiler version."""
+    import hashlib
+
+    import triton
+
+    key = (config.kernel.cache_key, _signature_key(config)[1:], arch, triton.__version__)
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:24]
+
+
 _FORKED_CONFIGS: list[KernelConfig] = []
 
 
@@ -75,19 +87,42 @@ def _measure_forked(index: int, arch: int) -> dict[str, Any]:
 
 
 def measure_all(
-    configs: list[KernelConfig], arch: int = 90, jobs: int | None = None
+    configs: list[KernelConfig],
+    arch: int = 90,
+    jobs: int | None = None,
+    reuse: dict[str, dict[str, Any]] | None = None,
+    log=None,
 ) -> dict[str, dict[str, Any]]:
     """Measure every configuration; each distinct compilation happens once, in parallel
-    forked processes (compiling is CPU-bound: ptxas and LLVM)."""
+    forked processes (compiling is CPU-bound: ptxas and LLVM).
+
+    `reuse` (a baseline's configs): a configuration whose fingerprint equals the one
+    recorded there would compile to the same cubin, so its recorded metrics are taken as
+    they are.  Any change to the kernel source, its launch or the compiler recompiles."""
     import multiprocessing
     import os
 
+    reuse = reuse or {}
+    prints = {config.name: fingerprint(config, arch) for config in configs}
+    measured: dict[str, dict[str, Any]] = {}
+    to_compile = []
+    for config in configs:
+        recorded = reuse.get(config.name)
+        if recorded is not None and recorded.get("fingerprint") == prints[config.name]:
+            measured[config.name] = dict(recorded)
+        else:
+            to_compile.append(config)
+    if log:
+        log(
+            f"{len(measured)} configurations unchanged since the baseline (fingerprint), "
+            f"{len(to_compile)} to compile"
+        )
     unique: dict[tuple, int] = {}
-    for index, config in enumerate(configs):
+    for index, config in enumerate(to_compile):
         unique.setdefault(_signature_key(config), index)
     firsts = sorted(unique.values())
-    jobs = jobs or min(8, os.cpu_count() or 1, len(firsts))
-    _FORKED_CONFIGS[:] = configs
+    jobs = jobs or min(8, os.cpu_count() or 1, max(len(firsts), 1))
+    _FORKED_CONFIGS[:] = to_compile
     try:
         if jobs > 1:
             with multiprocessing.get_context("fork").Pool(jobs) as pool:
@@ -97,9 +132,9 @@ def measure_all(
     finally:
         _FORKED_CONFIGS.clear()
     by_first = dict(zip(firsts, results))
-    measured = {}
-    for config in configs:
+    for config in to_compile:
         metrics = dict(by_first[unique[_signature_key(config)]])
         metrics["description"] = config.description
+        metrics["fingerprint"] = prints[config.name]
         measured[config.name] = metrics
-    return measured
+    return {config.name: measured[config.name] for config in configs}
