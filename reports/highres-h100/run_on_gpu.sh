@@ -5,8 +5,10 @@
 # Usage (device machine, repo root): bash reports/highres-h100/run_on_gpu.sh "$OUT"
 set -u
 out=${1:?output dir}
+work=$(mktemp -d)
 export PYTHONUNBUFFERED=1 PYTHONPATH=.
-nvidia-smi --query-gpu=name,driver_version,memory.total,power.limit --format=csv > "$out/nvidia_smi.csv"
-git rev-parse HEAD > "$out/commit.txt" 2>/dev/null || true
-python3 -m vimbench run --suite highres --only variant=sdpa,triton,triton-fused --runs-dir "$out/main" 2>&1 | tee "$out/main.log"
-python3 -m vimbench run --suite highres --only variant=eager --runs-dir "$out/eager" 2>&1 | tee "$out/eager.log"
+pack() { tar -C "$work" -czf "$out/runs.tgz" . ; }
+trap pack EXIT   # whatever finished comes back, even if the call hits its time limit
+python3 -m vimbench run --suite highres --only variant=sdpa,triton,triton-fused --runs-dir "$work/main" 2>&1 | tee "$out/main.log"
+pack
+python3 -m vimbench run --suite highres --only variant=eager --runs-dir "$work/eager" 2>&1 | tee "$out/eager.log"
