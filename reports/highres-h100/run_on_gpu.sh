@@ -8,7 +8,7 @@ out=${1:?output dir}
 work=$(mktemp -d)
 export PYTHONUNBUFFERED=1 PYTHONPATH=.
 pack() { tar -C "$work" -czf "$out/runs.tgz" . ; }
-trap pack EXIT   # whatever finished comes back, even if the call hits its time limit
+trap pack EXIT TERM INT   # whatever finished comes back, even past a time limit
 python3 -m vimbench run --suite highres --only variant=sdpa,triton,triton-fused --runs-dir "$work/main" 2>&1 | tee "$out/main.log"
 pack
-python3 -m vimbench run --suite highres --only variant=eager --runs-dir "$work/eager" 2>&1 | tee "$out/eager.log"
+timeout "${EAGER_BUDGET_S:-220}" python3 -m vimbench run --suite highres --only variant=eager --runs-dir "$work/eager" 2>&1 | tee "$out/eager.log"
