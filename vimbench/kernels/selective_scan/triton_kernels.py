@@ -6,9 +6,9 @@ registers as N vectors h[n] of [BLOCK_D] (n unrolled at compile time): every sta
 channel lives in one thread, so the sum over n of C*h never leaves the thread, and B_t[n],
 C_t[n] are scalars shared by all threads.  Unrolling n by hand (rather than a [N, BLOCK_D]
 tile) pins that layout: with a 2-d tile the compiler may spread n over lanes when A or B
-is contiguous in n, which costs a shuffle reduction per step.  Time is walked
-in groups of T steps: the loads of a group are all issued first, then T unrolled
-recurrence steps, then the group's stores, so each group pays one memory latency.
+is contiguous in n, which costs a shuffle reduction per step.  Time is walked in groups
+of T unrolled steps, software-pipelined by hand: every load of group g + 1 is issued
+before the steps of group g, and the group's stores come last.
 
 Two schemes (chosen per shape by `fused.plan_scan`):
 - direct:  one program per (batch, channel block) scans the whole sequence.  Enough
@@ -33,8 +33,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-LOG2E = 1.4426950408889634
-LN2 = 0.6931471805599453
+# Constants appear as literals inside the kernels: log2(e) = 1.4426950408889634 turns
+# exp into exp2 (one MUFU.EX2), ln(2) = 0.6931471805599453 turns log2 back into log.
 
 
 @triton.jit
