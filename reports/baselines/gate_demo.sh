@@ -39,6 +39,7 @@ PY
     step "1. baseline"
     BASE_K=(); [[ "${FULL_BASELINE:-0}" == 1 ]] || BASE_K=(-k "vim_tiny and bf16")
     timeout 150 "${PYTEST[@]}" $SCAN "${BASE_K[@]}" --benchmark-json="$WORK/base_scan.json"
+    cp "$WORK/base_scan.json" "$OUT/base.json"  # kept even if the block run below is cut short
     timeout 70 "${PYTEST[@]}" $BLOCK --benchmark-json="$WORK/base_block.json"
     merge "$OUT/base.json" "$WORK"/base_scan.json "$WORK"/base_block.json
   fi
