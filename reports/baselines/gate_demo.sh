@@ -16,7 +16,7 @@ mkdir -p "$WORK"
 PYTEST=(python -m pytest -q -p no:cacheprovider --benchmark-only)
 SCAN=tests/kernels/test_bench_scan.py
 BLOCK=tests/benchmarks
-SUBSET=(-k "vim_tiny and bf16 or test_vim_block")
+SUBSET=(-k "${K:-vim_tiny and bf16 or test_vim_block}")  # K: a pytest -k expression for a shorter session
 ONLY=(--only "*vim_tiny-*-bf16-*" --only "*test_vim_block*")
 step() { echo; echo "=== $* ($(date -u +%T))"; }
 merge() {  # merge pytest-benchmark JSON files: merge OUT IN...
@@ -37,10 +37,10 @@ PY
   python reports/baselines/slow_variant.py /tmp/same --copy-only
   if [[ " $STEPS " == *" 1 "* ]]; then
     step "1. baseline"
-    BASE_K=(); [[ "${FULL_BASELINE:-0}" == 1 ]] || BASE_K=(-k "vim_tiny and bf16")
+    BASE_K=(); [[ "${FULL_BASELINE:-0}" == 1 ]] || BASE_K=(-k "${K:-vim_tiny and bf16}")
     timeout 150 "${PYTEST[@]}" $SCAN "${BASE_K[@]}" --benchmark-json="$WORK/base_scan.json"
     cp "$WORK/base_scan.json" "$OUT/base.json"  # kept even if the block run below is cut short
-    timeout 70 "${PYTEST[@]}" $BLOCK --benchmark-json="$WORK/base_block.json"
+    timeout 70 "${PYTEST[@]}" $BLOCK ${K:+-k "$K"} --benchmark-json="$WORK/base_block.json"
     merge "$OUT/base.json" "$WORK"/base_scan.json "$WORK"/base_block.json
   fi
   if [[ " $STEPS " == *" 2 "* ]]; then
@@ -61,13 +61,13 @@ PY
     echo "exit code $?"
   fi
   if [[ " $STEPS " == *" 4 "* ]]; then
-    CASES=vim_tiny-1248-b128-bf16-bidir,vim_tiny-1248-b1-bf16-bidir
+    CASES=${AB_CASES:-vim_tiny-1248-b128-bf16-bidir,vim_tiny-1248-b1-bf16-bidir}
     step "4a. A/B this tree vs slowed"
-    timeout 40 python -m vimbench.cli compare --ab . /tmp/slow --cases "$CASES" --rounds 6 --iters 5 \
+    timeout 40 python -m vimbench.cli compare --ab . /tmp/slow --cases "$CASES" --rounds ${AB_ROUNDS:-6} --iters 5 \
         --save-dir "$OUT/ab_slow"
     echo "exit code $?"
     step "4b. A/B this tree vs an unchanged copy"
-    timeout 40 python -m vimbench.cli compare --ab . /tmp/same --cases "$CASES" --rounds 6 --iters 5 \
+    timeout 40 python -m vimbench.cli compare --ab . /tmp/same --cases "$CASES" --rounds ${AB_ROUNDS:-6} --iters 5 \
         --save-dir "$OUT/ab_same"
     echo "exit code $?"
   fi
