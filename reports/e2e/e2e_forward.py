@@ -51,15 +51,16 @@ def activation_peak_bytes(run, x):
 
 
 def memory_by_stage(model, run, x):
-    """Peak allocated bytes inside each top-level stage of one forward (patch embed, every
-    block, the final norm), from a peak reset at the stage's start: where the peak is."""
+    """Peak allocated GB inside each top-level stage of one forward (patch embed, every
+    block) above what was allocated when the stage started: where the peak is."""
     stages = [("patch_embed", model.patch_embed)] + [(f"layers.{i}", m) for i, m in enumerate(model.layers)]
-    peaks, handles = {}, []
+    peaks, start, handles = {}, {}, []
     for name, module in stages:
         def pre(_m, _a, name=name):
             torch.cuda.reset_peak_memory_stats()
+            start[name] = torch.cuda.memory_allocated()
         def post(_m, _a, _o, name=name):
-            peaks[name] = torch.cuda.max_memory_allocated() / 1e9
+            peaks[name] = (torch.cuda.max_memory_allocated() - start[name]) / 1e9
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
     try:
         run(x)
@@ -184,7 +185,7 @@ def main(argv=None):
     for key, t in tables.items():
         print(f"\n## profile {key}\n{t}")
     for key, peaks in mem_stages.items():
-        print(f"\n## peak allocated GB inside each stage, {key}: " +
+        print(f"\n## peak allocated GB inside each stage above its start, {key}: " +
               ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in peaks.items()))
     print(f"\n# {meta}")
     nan = float("nan")

@@ -87,8 +87,8 @@ def test_reference_is_the_official_conv1d_and_the_tap_formulas():
     out_f[t] = silu(b + sum_k w[k] x[t-3+k]), out_b[t] = silu(b_b + sum_k w_b[k] x[t+3-k])."""
     batch, L, E = 2, 11, 6
     x = torch.randn(batch, L, E, dtype=torch.float64)
-    conv = torch.nn.Conv1d(E, E, 4, groups=E, padding=3, bias=True).double()
-    conv_b = torch.nn.Conv1d(E, E, 4, groups=E, padding=3, bias=True).double()
+    conv = torch.nn.Conv1d(E, E, 4, groups=E, padding=3, bias=True).double().to(x.device)
+    conv_b = torch.nn.Conv1d(E, E, 4, groups=E, padding=3, bias=True).double().to(x.device)
     with torch.no_grad():
         official_f = F.silu(conv(x.transpose(1, 2))[..., :L]).transpose(1, 2)
         official_b = F.silu(conv_b(x.transpose(1, 2).flip(-1))[..., :L]).flip(-1).transpose(1, 2)
