@@ -2,22 +2,20 @@
 synthetic device events shaped like the ones torch.profiler gives on a GPU."""
 
 import random
-from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
-from torch.autograd import DeviceType
 
 from vimbench.profile.breakdown import (
     KernelRecord,
     annotate_modules,
     category_table,
     cpu_op_records,
-    device_kernel_records,
     kernel_table,
 )
 from vimbench.profile.session import _scan_ranges
+from vimbench.profile.trace import trace_kernel_records
 
 
 class RMSNorm(nn.Module):
@@ -76,39 +74,38 @@ def test_cpu_profile_attributes_module_work():
     assert model._selective_scan.__name__ == "<lambda>"
 
 
-def _event(name, device, us=0.0, kernels=(), parent=None, annotation=False):
-    return SimpleNamespace(
-        name=name, device_type=DeviceType.CUDA if device else DeviceType.CPU,
-        time_range=SimpleNamespace(elapsed_us=lambda us=us: us), kernels=list(kernels), cpu_parent=parent,
-        is_user_annotation=annotation, is_async=False, self_cpu_time_total=0.0)
+def _span(cat, name, ts, dur, tid=1, **args):
+    return {"ph": "X", "cat": cat, "name": name, "pid": 1, "tid": tid, "ts": ts, "dur": dur, "args": args}
 
 
-def _kernel(name, us):
-    return SimpleNamespace(name=name, device=0, duration=us)
-
-
-def test_device_records_attach_context_and_keep_unclaimed_time():
-    gemm_us, bmm_us, triton_us = (random.uniform(10, 100) for _ in range(3))
-    module = _event("module:Attention", device=False, annotation=True)
-    linear = _event("aten::linear", device=False, parent=module)
-    addmm = _event("aten::addmm", device=False, parent=linear, kernels=[_kernel("nvjet_gemm", gemm_us)])
-    bmm = _event("aten::bmm", device=False, parent=module, kernels=[_kernel("nvjet_gemm", bmm_us)])
+def test_trace_records_count_each_kernel_once_with_its_launch_context():
+    gemm_us, bmm_us, scan_us = (random.uniform(10, 100) for _ in range(3))
     events = [
-        module, linear, addmm, bmm,
-        _event("nvjet_gemm", device=True, us=gemm_us),
-        _event("nvjet_gemm", device=True, us=bmm_us),
-        # a Triton kernel launched outside any operator: no context, time kept
-        _event("_bidirectional_scan_kernel", device=True, us=triton_us),
-        # the device-side copy of a module range is an annotation, not work
-        _event("module:Attention", device=True, us=1e6, annotation=True),
+        _span("user_annotation", "module:Attention", 0, 100),
+        _span("cpu_op", "aten::linear", 10, 20),
+        _span("cpu_op", "aten::addmm", 12, 10),
+        _span("cuda_runtime", "cudaLaunchKernel", 14, 2, correlation=7),
+        _span("cpu_op", "aten::bmm", 40, 10),
+        _span("cuda_runtime", "cudaLaunchKernel", 42, 2, correlation=8),
+        # a Triton kernel launched through the driver inside the scan range, after the module
+        _span("user_annotation", "vimbench:selective_scan", 120, 10),
+        _span("cuda_driver", "cuLaunchKernelEx", 122, 2, correlation=9),
+        # device side: kernels on another "thread", plus a GPU annotation that is not work
+        _span("kernel", "nvjet_gemm", 200, gemm_us, tid=7, correlation=7),
+        _span("kernel", "nvjet_gemm", 300, bmm_us, tid=7, correlation=8),
+        _span("kernel", "_bidirectional_scan_kernel", 400, scan_us, tid=7, correlation=9),
+        _span("gpu_user_annotation", "module:Attention", 200, 1e6, tid=7),
     ]
-    records = device_kernel_records(events)
-    total = sum(r.total_us for r in records)
-    assert total == pytest.approx(gemm_us + bmm_us + triton_us)
+    records = trace_kernel_records(events)
+    assert sum(r.total_us for r in records) == pytest.approx(gemm_us + bmm_us + scan_us)
+    by_context = {r.context[0]: r for r in records}
+    assert by_context["aten::addmm"].context == ("aten::addmm", "aten::linear", "module:Attention")
+    assert by_context["aten::bmm"].context == ("aten::bmm", "module:Attention")
+    assert by_context["vimbench:selective_scan"].context == ("vimbench:selective_scan",)
     cats = category_table(records, iterations=1).set_index("category")
     assert cats.loc["gemm", "ms_per_iter"] == pytest.approx(gemm_us / 1e3)
     assert cats.loc["attention", "ms_per_iter"] == pytest.approx(bmm_us / 1e3)
-    assert cats.loc["scan", "ms_per_iter"] == pytest.approx(triton_us / 1e3)
+    assert cats.loc["scan", "ms_per_iter"] == pytest.approx(scan_us / 1e3)
     table = kernel_table(records, iterations=1)
     gemm_row = table[table["kernel"] == "nvjet_gemm"].iloc[0]
     assert gemm_row["calls_per_iter"] == 2

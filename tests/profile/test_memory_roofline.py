@@ -17,8 +17,11 @@ def test_history_timeline_and_peak_holders():
     base = random.randint(1, 10) * 2**20
     sizes = [random.randint(1, 50) * 2**20 for _ in range(4)]
     def frame(line):
-        return [{"filename": "/x/torch/nn/functional.py", "line": 1, "name": "linear"},
-                {"filename": "/src/models/vim.py", "line": line, "name": "forward"}]
+        # a venv under a folder named torch (as on the lent GPU machine) must not hide the model
+        return [{"filename": "/opt/torch/.venv/lib/python3.12/site-packages/torch/nn/functional.py",
+                 "line": 1, "name": "linear"},
+                {"filename": "/opt/torch/.venv/lib/python3.12/site-packages/src/models/vim.py", "line": line,
+                 "name": "forward"}]
 
     events = [
         {"action": "alloc", "addr": 1, "size": sizes[0], "frames": frame(10)},

@@ -2,7 +2,7 @@
 
 On a GPU the unit is a device kernel (or memcpy/memset) and its time is device time; each
 kernel carries the chain of operators and module ranges that launched it, which the
-categoriser uses.  On a CPU the unit is an operator and its time is *self* CPU time (its
+categoriser uses (read from the exported trace: trace.py).  On a CPU the unit is an operator and its time is *self* CPU time (its
 children excluded), so nothing is counted twice.
 
 `annotate_modules` wraps every module's forward in a `module:<ClassName>` range: they show
@@ -76,48 +76,6 @@ def _is_device(event) -> bool:
     from torch.autograd import DeviceType
 
     return event.device_type != DeviceType.CPU
-
-
-def device_kernel_records(events: Iterable) -> list[KernelRecord]:
-    """Every device kernel with its launch context; time from the device-side events.
-
-    Device events carry the ground-truth time; the CPU operators' attached kernel lists
-    carry the context.  Time a kernel spent that no operator claims (e.g. a Triton kernel
-    launched from Python outside any range) keeps an empty context.
-    """
-    events = list(events)
-    device_us: dict[str, float] = defaultdict(float)
-    device_calls: dict[str, int] = defaultdict(int)
-    for event in events:
-        if _is_device(event) and not _is_annotation(event):
-            device_us[event.name] += event.time_range.elapsed_us()
-            device_calls[event.name] += 1
-
-    attached_us: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
-    attached_calls: dict[tuple[str, tuple[str, ...]], int] = defaultdict(int)
-    for event in events:
-        if _is_device(event) or not getattr(event, "kernels", None):
-            continue
-        context = _context(event)
-        for kernel in event.kernels:
-            if kernel.name not in device_us or kernel.name.startswith(_ANNOTATION_PREFIXES):
-                continue
-            attached_us[(kernel.name, context)] += kernel.duration
-            attached_calls[(kernel.name, context)] += 1
-
-    records = [KernelRecord(name, context, us, attached_calls[(name, context)])
-               for (name, context), us in attached_us.items()]
-    claimed_us: dict[str, float] = defaultdict(float)
-    claimed_calls: dict[str, int] = defaultdict(int)
-    for record in records:
-        claimed_us[record.name] += record.total_us
-        claimed_calls[record.name] += record.calls
-    for name, us in device_us.items():
-        rest_us = us - claimed_us[name]
-        rest_calls = device_calls[name] - claimed_calls[name]
-        if rest_calls > 0 or rest_us > 1e-3 * max(us, 1.0):
-            records.append(KernelRecord(name, (), max(rest_us, 0.0), max(rest_calls, 0)))
-    return records
 
 
 def cpu_op_records(events: Iterable) -> list[KernelRecord]:

@@ -158,7 +158,11 @@ def _where(frames: list[dict]) -> str:
     sep = os.sep
     for frame in frames:
         filename = frame.get("filename", "")
-        if f"{sep}torch{sep}" in filename or filename.startswith("<") or "vimbench/profile" in filename:
+        # PyTorch's own files: the part after site-packages starts with torch/ (a venv may
+        # itself live under a folder named torch, e.g. /opt/torch/.venv, so match after it)
+        package_path = filename.rsplit(f"site-packages{sep}", 1)[-1]
+        if package_path.startswith(f"torch{sep}") or f"{sep}torch{sep}nn{sep}" in package_path \
+                or filename.startswith("<") or f"vimbench{sep}profile" in filename:
             continue
         parts = filename.split(sep)
         short = sep.join(parts[-2:]) if len(parts) > 1 else filename

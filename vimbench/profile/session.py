@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .breakdown import annotate_modules, category_table, cpu_op_records, device_kernel_records, kernel_table
+from .breakdown import annotate_modules, category_table, cpu_op_records, kernel_table
+from .trace import load_trace, trace_kernel_records
 
 NVML_NOT_ON_CPU = "NVML telemetry: not available on CPU"
 ROOFLINE_NOT_ON_CPU = "roofline: not available on CPU (needs CUDA events and a GPU copy-bandwidth ceiling)"
@@ -201,15 +202,19 @@ def _profile_ops(model, forward, device, settings, cell, out_dir, result):
                 forward()
             if device == "cuda":
                 torch.cuda.synchronize()
-    events = prof.events()
-    records = device_kernel_records(events) if device == "cuda" else cpu_op_records(events)
-    if settings.trace:
+    # On a GPU the kernels are read from the exported trace: each kernel event once, its
+    # context from its launch call (see trace.py); on a CPU the operator tree is exact.
+    records = None if device == "cuda" else cpu_op_records(prof.events())
+    if settings.trace or device == "cuda":
         trace = Path(out_dir) / f"trace-{result.slug}.json"
         prof.export_chrome_trace(str(trace))
-        with open(trace, "rb") as src, gzip.open(f"{trace}.gz", "wb") as dst:
-            shutil.copyfileobj(src, dst)
+        if records is None:
+            records = trace_kernel_records(load_trace(trace))
+        if settings.trace:
+            with open(trace, "rb") as src, gzip.open(f"{trace}.gz", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            result.trace_path = f"{trace}.gz"
         os.remove(trace)
-        result.trace_path = f"{trace}.gz"
     return records, settings.profile_iters
 
 
