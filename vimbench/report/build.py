@@ -185,7 +185,11 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
                                           (claims_mod.SPEED_CLAIM, claims_mod.MEMORY_CLAIM,
                                            claims_mod.CLAIM_RESOLUTION),
                                           out_dir, f"{prefix}ratios_vs_resolution_{_cond_tag(cond)}")
-        parts += [_cond_caption(cond), sections.ratios_md(ratios, metric), sections.image_md(stem, "speed ratio and memory saving")]
+        parts += [_cond_caption(cond), sections.ratios_md(ratios, metric),
+                  sections.image_md(stem, "speed ratio and memory saving")]
+    if not a.ratios.empty:
+        parts.append("In these plots, pairs with equal values overlap: earlier pairs are drawn thicker, so the "
+                     "one underneath shows as a coloured outline (e.g. two Vim backends with the same memory).")
 
     parts.append(_heading(level, "Out-of-memory cells: estimated memory need"))
     parts.append(sections.estimates_md(a))

@@ -99,6 +99,12 @@ def _mark_at_bottom(ax, x: float, text: str, color: str, slot: int, right_edge: 
             ha="right" if right_edge else "left", fontsize=8, fontweight="bold")
 
 
+def _outline_style(slot: int, count: int) -> dict:
+    """Earlier series drawn thicker, so a later series with equal values leaves an outline visible."""
+    rank = count - 1 - slot
+    return {"linewidth": 1.5 + 0.4 * rank, "markersize": 5.0 + 0.8 * rank}
+
+
 def _largest_probe(probes, cell):
     """The ok oom_estimate row of this cell with the largest batch (measured, smaller batch), or None."""
     if probes is None or probes.empty:
@@ -156,7 +162,8 @@ def throughput_vs_resolution(cells, condition, gpu: str, paper, colors, out_dir:
     for slot, (label, group) in enumerate(sorted(cells.groupby("series"), key=lambda kv: kv[0])):
         group = group.sort_values("resolution")
         ok = group[group["status"] == "ok"]
-        style = {"color": colors[label], "marker": "s" if label.startswith("DeiT") else "o"}
+        style = {"color": colors[label], "marker": "s" if label.startswith("DeiT") else "o",
+                 **_outline_style(slot, cells["series"].nunique())}
         ax.plot(ok["resolution"], ok["images_per_s"], linestyle="-", label=f"{label}", **style)
         for _, bad in group[group["status"] != "ok"].iterrows():
             _mark_at_bottom(ax, bad["resolution"], "OOM" if bad["status"] == "oom" else "ERR", colors[label], slot,
@@ -198,7 +205,8 @@ def memory_vs_resolution(cells, condition, gpu: str, card_memory: int | None, me
         ok = group[(group["status"] == "ok") & group[column].notna()]
         xs, ys = list(ok["resolution"]), list(ok[column].astype(float) / GB)
         top_values += ys
-        ax.plot(xs, ys, linestyle="-", marker=marker, color=colors[label], label=label)
+        ax.plot(xs, ys, linestyle="-", marker=marker, color=colors[label], label=label,
+                **_outline_style(slot, cells["series"].nunique()))
         for _, bad in group[group["status"] != "ok"].iterrows():
             est = _estimate_for(estimates, bad, metric)
             if est is not None:
@@ -256,21 +264,28 @@ def _estimate_for(estimates, cell, metric: str) -> float | None:
 @_with_rc
 def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims: tuple[float, float, int],
                          out_dir: Path, stem: str) -> str:
-    """Two panels: Vim/DeiT speed ratio, and memory saving, against resolution."""
+    """Two panels: Vim/DeiT speed ratio, and memory saving, against resolution; one legend below both.
+
+    Pairs drawn earlier get thicker lines and bigger markers, so pairs with equal values
+    (two Vim backends with the same memory) stay visible as an outline under the later one.
+    """
+    from matplotlib.lines import Line2D
+
     speed_claim, memory_claim, claim_resolution = claims
-    fig, axes = _figure(ncols=2, width=11.0, height=5.6)
+    fig, axes = _figure(ncols=2, width=11.5, height=6.2)
     ax_speed, ax_mem = axes[0]
     has_value = ratios["speed_ratio"].notna() | ratios[f"saving_{metric}"].notna()
     ratios = ratios[has_value]
     pair_labels = sorted({_pair_label(r) for r in ratios.itertuples(index=False)})
     colors = dict(zip(pair_labels, _pair_palette(len(pair_labels))))
     resolutions = sorted({int(r) for r in ratios["resolution"]})
-    speed_values, speed_marks = [], []
+    handles, speed_values, speed_marks, any_estimate = [], [], [], False
     for slot, label in enumerate(pair_labels):
+        style = {"color": colors[label], "marker": "o", **_outline_style(slot, len(pair_labels))}
         group = ratios[[_pair_label(r) == label for r in ratios.itertuples(index=False)]].sort_values("resolution")
-        marker = "o"
         speed = group[group["speed_ratio"].notna()]
-        ax_speed.plot(speed["resolution"], speed["speed_ratio"], marker=marker, color=colors[label], label=label)
+        ax_speed.plot(speed["resolution"], speed["speed_ratio"], **style)
+        handles.append(Line2D([], [], label=label, **style))
         speed_values += list(speed["speed_ratio"])
         for r in group[group["speed_ratio"].isna()].itertuples(index=False):
             who = "DeiT" if r.deit_status != "ok" else "Vim"
@@ -279,50 +294,50 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
         saving = group[f"saving_{metric}"] * 100
         source = group[f"deit_mem_{metric}_source"]
         measured = group[(source == "measured") & saving.notna()]
-        ax_mem.plot(measured["resolution"], measured[f"saving_{metric}"] * 100, marker=marker, color=colors[label],
-                    label=label)
+        ax_mem.plot(measured["resolution"], measured[f"saving_{metric}"] * 100, **style)
         est = group[(source == "estimated") & saving.notna()]
         if not est.empty:
+            any_estimate = True
             if not measured.empty:
                 last = measured.iloc[-1]
                 ax_mem.plot([last["resolution"], est["resolution"].iloc[0]],
                             [last[f"saving_{metric}"] * 100, est[f"saving_{metric}"].iloc[0] * 100],
-                            linestyle=":", color=colors[label])
-            ax_mem.plot(est["resolution"], est[f"saving_{metric}"] * 100, marker=marker, markerfacecolor="none",
-                        markersize=13, mew=2.0, linestyle=":", color=colors[label], zorder=5,
-                        label=f"{label}: estimated (DeiT OOM)")
+                            linestyle=":", color=colors[label], linewidth=style["linewidth"])
+            ax_mem.plot(est["resolution"], est[f"saving_{metric}"] * 100, marker="o", markerfacecolor="none",
+                        markersize=style["markersize"] + 5, mew=2.0, linestyle="none", color=colors[label], zorder=5)
+    if any_estimate:
+        handles.append(Line2D([], [], marker="o", markerfacecolor="none", markersize=10, mew=2.0, color="0.35",
+                              linestyle=":", label="hollow: DeiT memory estimated (DeiT OOM)"))
     paper = _paper_points(paper, resolutions) if _tiny(ratios["vim_model"]) else None
+    paper_style = {"linestyle": "--", "color": "0.3", "marker": "^", "markerfacecolor": "none"}
     if paper is not None:
-        ax_speed.plot(paper["resolution"], paper["vim_ti_fps"] / paper["deit_ti_fps"], linestyle="--", color="0.3",
-                      marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
+        ax_speed.plot(paper["resolution"], paper["vim_ti_fps"] / paper["deit_ti_fps"], **paper_style)
         fitted = paper[paper["deit_ti_oom"] == 0]
-        ax_mem.plot(fitted["resolution"], 100 * (1 - fitted["vim_ti_gb"] / fitted["deit_ti_gb"]), linestyle="--",
-                    color="0.3", marker="^", markerfacecolor="none", label="paper Figure 1 (derived)")
+        ax_mem.plot(fitted["resolution"], 100 * (1 - fitted["vim_ti_gb"] / fitted["deit_ti_gb"]), **paper_style)
+        handles.append(Line2D([], [], label="paper Figure 1, Vim-Ti / DeiT-Ti (derived)", **paper_style))
     if paper is not None and claim_resolution in resolutions:
-        ax_speed.plot([claim_resolution], [speed_claim], marker="*", markersize=11, color="gold", mec="black",
-                      linestyle="none", label=f"paper claim {speed_claim:g}x", zorder=3)
+        star = {"marker": "*", "markersize": 11, "color": "gold", "mec": "black", "linestyle": "none"}
+        ax_speed.plot([claim_resolution], [speed_claim], zorder=3, **star)
+        ax_mem.plot([claim_resolution], [100 * memory_claim], zorder=3, **star)
         speed_values.append(speed_claim)
-        ax_mem.plot([claim_resolution], [100 * memory_claim], marker="*", markersize=11, color="gold", mec="black",
-                    linestyle="none", label=f"paper claim {100 * memory_claim:.1f}%", zorder=3)
+        handles.append(Line2D([], [], label=f"paper claim at {claim_resolution} px: {speed_claim:g}x, "
+                                            f"{100 * memory_claim:.1f}%", **star))
     ax_speed.axhline(1.0, color="black", linewidth=0.8)
     ax_speed.set_yscale("log")  # 2x faster and 2x slower sit the same distance from 1
     _plain_log_labels(ax_speed)
     if paper is not None:
         speed_values += list(paper["vim_ti_fps"] / paper["deit_ti_fps"])
     _reserve_bottom(ax_speed, [*speed_values, 1.0], log=True, fraction=0.2 if speed_marks else 0.0)
-    if speed_marks:
-        for x, text, color, slot in speed_marks:
-            _mark_at_bottom(ax_speed, x, text, color, slot, x == max(resolutions))
+    for x, text, color, slot in speed_marks:
+        _mark_at_bottom(ax_speed, x, text, color, slot, x == max(resolutions))
     ax_speed.set_ylabel("speed ratio: Vim images/s / DeiT images/s (x, log scale)")
     ax_speed.set_title("Speed ratio (above 1: Vim faster)")
     ax_mem.set_ylabel(f"memory saving: 1 - Vim / DeiT peak memory (%), {metric}")
     ax_mem.set_title("Memory saving (above 0: Vim uses less)")
-    panels = [ax_speed, ax_mem]
     if not ratios[f"saving_{metric}"].notna().any():
         ax_mem.text(0.5, 0.5, f"no {metric} memory values in this run", transform=ax_mem.transAxes,
                     ha="center", va="center", fontsize=10, color="0.3")
         ax_mem.set_yticks([])
-        panels = [ax_speed]
     else:
         ax_mem.axhline(0.0, color="black", linewidth=0.8)
     for ax in (ax_speed, ax_mem):
@@ -331,8 +346,8 @@ def ratios_vs_resolution(ratios, condition, gpu: str, metric: str, paper, claims
         if resolutions:
             span = max(resolutions) - min(resolutions) or 100
             ax.set_xlim(min(resolutions) - 0.06 * span, max(resolutions) + 0.06 * span)
-    for ax in panels:
-        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8)
     fig.suptitle(f"Vim vs DeiT on {gpu}, {_condition_text(condition)} (derived from measured values)")
     return _save(fig, out_dir, stem)
 
