@@ -23,7 +23,7 @@ def baseline_path(gpu_name: str, root: str | Path = BASELINES_DIR) -> Path:
     return Path(root) / card_slug(gpu_name) / BASELINE_FILE
 
 
-def record(bench_json: Path, command: str, root: str | Path = BASELINES_DIR) -> Path:
+def record(bench_json: Path, command: str, root: str | Path = BASELINES_DIR, commit: str | None = None) -> Path:
     """Copy a pytest-benchmark JSON into its card's folder and describe how it was made."""
     result = load(bench_json)
     cards = result.cards
@@ -36,13 +36,13 @@ def record(bench_json: Path, command: str, root: str | Path = BASELINES_DIR) -> 
         shutil.copyfile(bench_json, target)
     document = json.loads(Path(bench_json).read_text())
     machine = document.get("machine_info", {})
-    commit = (document.get("commit_info") or {}).get("id")
+    commit = commit or (document.get("commit_info") or {}).get("id")
     lines = [
         f"# Baseline: {card}",
         "",
         f"Recorded {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} "
-        f"from commit {commit or 'unknown'}; torch {machine.get('torch_version', '?')}, "
-        f"triton {machine.get('triton_version', '?')}.",
+        f"from commit {commit or 'unknown'}; torch {machine.get('torch_version', 'see the command')}, "
+        f"triton {machine.get('triton_version', 'see the command')}.",
         "",
         "Made with:",
         "",
@@ -70,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("bench_json", type=Path)
     rec.add_argument("--command", required=True, help="the command that made the file (kept beside it)")
     rec.add_argument("--root", default=BASELINES_DIR)
+    rec.add_argument("--commit", default=None, help="the commit measured (when the JSON lacks commit_info)")
     where = sub.add_parser("path", help="print this card's baseline path")
     where.add_argument("--root", default=BASELINES_DIR)
     args = parser.parse_args(argv)
     try:
         if args.action == "record":
-            print(record(args.bench_json, args.command, args.root))
+            print(record(args.bench_json, args.command, args.root, args.commit))
         else:
             print(baseline_path(current_card(), args.root))
     except (ValueError, RuntimeError) as exc:
