@@ -51,4 +51,7 @@ def bench(session):
                     "--command", " ".join(pytest_args))
         return
     baseline = session.run("python", "-m", "vimbench.compare.baseline", "path", silent=True).strip()
-    session.run("vimbench", "compare", baseline, "bench.json", "--threshold", "5%", "--json", "bench-verdicts.json")
+    # 10%, not 5%: an unchanged rerun minutes apart on the H100 drifted +5.2% on one scan
+    # benchmark (reports/baselines/nvidia-h100-80gb-hbm3/gate_demo); A/B (interleaved) keeps 5%
+    session.run("vimbench", "compare", baseline, "bench.json", "--threshold", "10%",
+                "--json", "bench-verdicts.json")

@@ -51,3 +51,17 @@ def test_recorded_card_mismatch_refused(tmp_path, capsys):
     other.write_text(SWEEP.read_text().replace("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"))
     assert main(["compare", str(SWEEP), str(other)]) == 2
     assert "refusing to compare timings from different GPUs" in capsys.readouterr().err
+
+
+GATE = Path(__file__).resolve().parents[2] / "reports" / "baselines" / "nvidia-h100-80gb-hbm3"
+
+
+def test_h100_gate_demo_recordings(capsys):
+    """The committed H100 session: BLOCK_D/4 fails everywhere, A/B separates slowed from unchanged."""
+    demo = GATE / "gate_demo"
+    assert main(["compare", str(GATE / "bench.json"), str(demo / "slow.json")]) == 1
+    assert "summary: 5 REGRESSION" in capsys.readouterr().out
+    # the unchanged rerun, a separate pytest run minutes later: within 10%, one benchmark drifted +5.2%
+    assert main(["compare", str(GATE / "bench.json"), str(demo / "rerun.json"), "--threshold", "10%"]) == 0
+    assert main(["compare", str(demo / "ab_slow" / "baseline.json"), str(demo / "ab_slow" / "candidate.json")]) == 1
+    assert main(["compare", str(demo / "ab_same" / "baseline.json"), str(demo / "ab_same" / "candidate.json")]) == 0

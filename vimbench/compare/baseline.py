@@ -23,7 +23,9 @@ def baseline_path(gpu_name: str, root: str | Path = BASELINES_DIR) -> Path:
     return Path(root) / card_slug(gpu_name) / BASELINE_FILE
 
 
-def record(bench_json: Path, command: str, root: str | Path = BASELINES_DIR, commit: str | None = None) -> Path:
+def record(
+    bench_json: Path, command: str, root: str | Path = BASELINES_DIR, commit: str | None = None
+) -> Path:
     """Copy a pytest-benchmark JSON into its card's folder and describe how it was made."""
     result = load(bench_json)
     cards = result.cards
