@@ -96,7 +96,7 @@ def test_builtin_suites_load():
     highres = load_suite("highres")
     assert sorted({c.resolution for c in highres.cells()}) == [512, 640, 736, 1024, 1248]
     assert {(c.model, c.variant) for c in highres.cells()} == {
-        ("deit_tiny", "eager"), ("deit_tiny", "sdpa"), ("vim_tiny", "triton")}
+        ("deit_tiny", "eager"), ("deit_tiny", "sdpa"), ("vim_tiny", "triton"), ("vim_tiny", "triton-fused")}
     assert {c.batch for c in highres.cells()} == {128}
     assert highres.estimate_oom_batches
     smoke = load_suite("smoke")

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from vimbench.kernels.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
+from vimbench.testing import TOLERANCE, assert_close, poison_allocations
 
 # On a GPU machine the kernels run compiled on CUDA; without one, under the interpreter.
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -18,25 +19,7 @@ def _default_device():
         yield
 
 
-TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
-
-
-def assert_close(name, ref, got, tol):
-    assert got.shape == ref.shape, f"{name}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
-    assert torch.isfinite(got).all(), f"{name}: non-finite values (unwritten NaN-poisoned output?)"
-    ref64, got64 = ref.double(), got.double()
-    rel = ((got64 - ref64).norm() / ref64.norm().clamp_min(1e-30)).item()
-    assert rel < tol, f"{name}: relative error {rel:.3e} >= {tol:.0e} (max abs diff {(got64 - ref64).abs().max():.3e})"
-
-
-def _poison_empty(monkeypatch):
-    """Fill every tensor the wrapper allocates with NaN, so an unwritten element fails."""
-    real_empty = torch.empty
-
-    def nan_empty(*args, **kwargs):
-        t = real_empty(*args, **kwargs)
-        return t.fill_(float("nan")) if t.is_floating_point() else t
-    monkeypatch.setattr(torch, "empty", nan_empty)
+TOL = TOLERANCE
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
@@ -44,7 +27,7 @@ def _poison_empty(monkeypatch):
                          ids=lambda v: str(v))
 @pytest.mark.parametrize("first_block", [False, True], ids=["add", "first"])
 def test_matches_reference(monkeypatch, dtype, batch, L, D, first_block):
-    _poison_empty(monkeypatch)
+    poison_allocations(monkeypatch)
     hidden = torch.randn(batch, L, D, dtype=torch.float64).to(dtype)
     residual = None if first_block else torch.randn(batch, L, D, dtype=torch.float32) * 3
     weight = torch.rand(D) + 0.5
@@ -58,7 +41,7 @@ def test_matches_reference(monkeypatch, dtype, batch, L, D, first_block):
 
 def test_strided_views_and_out_dtype(monkeypatch):
     """hidden and residual as non-contiguous views (token-major transposes, a slice)."""
-    _poison_empty(monkeypatch)
+    poison_allocations(monkeypatch)
     batch, L, D = 2, 5, 96
     hidden = torch.randn(batch, D, L).transpose(1, 2)                 # (batch, L, D), stride D != 1
     residual = torch.randn(batch, L, 2 * D, dtype=torch.float32)[..., ::2]  # stride 2 in D

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_ref
+from vimbench.testing import TOLERANCE, assert_close, poison_allocations
 
 # On a GPU machine the kernels run compiled on CUDA; without one, under the interpreter.
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -20,24 +21,7 @@ def _default_device():
         yield
 
 
-TOL = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
-
-
-def assert_close(name, ref, got, tol):
-    assert got.shape == ref.shape, f"{name}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
-    assert torch.isfinite(got).all(), f"{name}: non-finite values (unwritten NaN-poisoned output?)"
-    ref64, got64 = ref.double(), got.double()
-    rel = ((got64 - ref64).norm() / ref64.norm().clamp_min(1e-30)).item()
-    assert rel < tol, f"{name}: relative error {rel:.3e} >= {tol:.0e} (max abs diff {(got64 - ref64).abs().max():.3e})"
-
-
-def _poison_empty(monkeypatch):
-    real_empty, real_empty_like = torch.empty, torch.empty_like
-
-    def nan(t):
-        return t.fill_(float("nan")) if t.is_floating_point() else t
-    monkeypatch.setattr(torch, "empty", lambda *a, **k: nan(real_empty(*a, **k)))
-    monkeypatch.setattr(torch, "empty_like", lambda *a, **k: nan(real_empty_like(*a, **k)))
+TOL = TOLERANCE
 
 
 def _conv_params(E, bias=True):
@@ -56,7 +40,7 @@ def _in_proj_x(batch, L, E, dtype):
 @pytest.mark.parametrize("batch,L,E", [(1, 1, 24), (2, 2, 40), (1, 3, 130), (2, 5, 384), (2, 37, 96), (1, 70, 200)],
                          ids=lambda v: str(v))
 def test_matches_reference(monkeypatch, dtype, batch, L, E):
-    _poison_empty(monkeypatch)
+    poison_allocations(monkeypatch)
     x = _in_proj_x(batch, L, E, dtype)
     assert x.stride() == (L * 2 * E, 2 * E, 1)
     w, b, w_b, b_b = _conv_params(E)
@@ -70,7 +54,7 @@ def test_matches_reference(monkeypatch, dtype, batch, L, E):
 
 def test_small_blocks_no_bias_and_channel_major_view(monkeypatch):
     """Tiles smaller than L and E (halo across tiles), no bias, x as a transposed view."""
-    _poison_empty(monkeypatch)
+    poison_allocations(monkeypatch)
     batch, L, E = 2, 19, 21
     x = torch.randn(batch, E, L).transpose(1, 2)  # (batch, L, E) with channel stride L
     w, _, w_b, _ = _conv_params(E, bias=False)

@@ -21,6 +21,7 @@ from vimbench.kernels.selective_scan import (
     selective_scan_ref,
 )
 from vimbench.kernels.selective_scan import fused
+from vimbench.testing import assert_close
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TOL = {"fp32": 1e-5, "bf16": 1e-2, "fp16": 1e-2}
@@ -28,15 +29,6 @@ SEG = 8  # segment length that forces several segments on the small test lengths
 # On a GPU machine the same tests run the compiled kernels (conftest sets the interpreter
 # only when there is no CUDA device).
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def assert_close(name, ref, out, tol):
-    """Relative L2 error ||out - ref|| / ||ref|| below tol; any NaN/Inf fails."""
-    out64, ref64 = out.double(), ref.double()
-    assert torch.isfinite(out64).all(), f"{name}: {int((~torch.isfinite(out64)).sum())} non-finite elements"
-    err = (out64 - ref64).norm().item() / max(ref64.norm().item(), 1e-30)
-    max_diff = (out64 - ref64).abs().max().item() if out64.numel() else 0.0
-    assert err < tol, f"{name}: relative error {err:.3g} >= {tol:g} (max abs diff {max_diff:.3g})"
 
 
 @pytest.fixture(autouse=True)

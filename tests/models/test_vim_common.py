@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from vimbench.kernels.selective_scan.reference import selective_scan_ref
 from vimbench.models.vim import VisionMamba
+from vimbench.testing import assert_close, rel_err  # noqa: F401  (re-exported to the Vim tests)
 
 # Small enough for the CPU (and the Triton interpreter), big enough that every dimension
 # differs: D 32, E 64, R 2, N 16, depth 2.
@@ -17,19 +18,6 @@ TINY = dict(embed_dim=32, depth=2)
 
 def tiny_vim(img_size=32, scan_backend="torch", **overrides) -> VisionMamba:
     return VisionMamba(img_size=img_size, scan_backend=scan_backend, **{**TINY, **overrides}).eval()
-
-
-def rel_err(ref: torch.Tensor, got: torch.Tensor) -> float:
-    ref64, got64 = ref.double(), got.double()
-    return ((got64 - ref64).norm() / ref64.norm().clamp_min(1e-30)).item()
-
-
-def assert_close(name: str, ref: torch.Tensor, got: torch.Tensor, tol: float) -> float:
-    assert got.shape == ref.shape, f"{name}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
-    assert torch.isfinite(got).all(), f"{name}: non-finite values"
-    err = rel_err(ref, got)
-    assert err < tol, f"{name}: relative error {err:.3e} >= {tol:.0e} (max abs diff {(got.double() - ref.double()).abs().max():.3e})"
-    return err
 
 
 @torch.no_grad()

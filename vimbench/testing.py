@@ -1,0 +1,39 @@
+"""Checks shared by every kernel and model test: one closeness rule, one tolerance table,
+one way to poison freshly allocated outputs."""
+
+from __future__ import annotations
+
+import torch
+
+# Relative L2 error allowed against a float64 reference, by the dtype of the fast path.
+TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
+
+
+def rel_err(ref: torch.Tensor, got: torch.Tensor) -> float:
+    """||got - ref|| / ||ref||, computed in float64."""
+    ref64, got64 = ref.double(), got.double()
+    return ((got64 - ref64).norm() / ref64.norm().clamp_min(1e-30)).item()
+
+
+def assert_close(name: str, ref: torch.Tensor, got: torch.Tensor, tol: float) -> float:
+    """Fail on a shape mismatch, any NaN/Inf (an unwritten poisoned element included), or a
+    relative error at or above `tol`; return the error so a test can report it."""
+    assert got.shape == ref.shape, f"{name}: shape {tuple(got.shape)} != {tuple(ref.shape)}"
+    bad = int((~torch.isfinite(got)).sum())
+    assert bad == 0, f"{name}: {bad} non-finite elements (an output left unwritten?)"
+    err = rel_err(ref, got)
+    max_diff = (got.double() - ref.double()).abs().max().item() if got.numel() else 0.0
+    assert err < tol, f"{name}: relative error {err:.3e} >= {tol:.0e} (max abs diff {max_diff:.3e})"
+    return err
+
+
+def poison_allocations(monkeypatch) -> None:
+    """Make torch.empty / torch.empty_like return NaN-filled floating tensors for the rest of
+    the test, so an output element a kernel forgets to write fails `assert_close`."""
+    real_empty, real_empty_like = torch.empty, torch.empty_like
+
+    def nan(t):
+        return t.fill_(float("nan")) if t.is_floating_point() else t
+
+    monkeypatch.setattr(torch, "empty", lambda *a, **k: nan(real_empty(*a, **k)))
+    monkeypatch.setattr(torch, "empty_like", lambda *a, **k: nan(real_empty_like(*a, **k)))
