@@ -33,7 +33,7 @@ SHAPES = [
 
 @pytest.fixture(scope="module")
 def copy_bandwidth():
-    return bench.copy_bandwidth()
+    return bench.copy_bandwidth()  # vimbench.ceilings, as the benchmark module uses it
 
 
 @pytest.mark.parametrize("shape_name", SHAPES, ids=SHAPES)

@@ -14,13 +14,11 @@ def time_ms(fn, warmup_ms: int = 25, rep_ms: int = 200) -> dict:
     return {"ms": p50, "ms_p10": p10, "ms_p90": p90}
 
 
-def copy_gbs(nbytes: int = 2 * 1024**3) -> float:
+def copy_gbs() -> float:
     """Device-to-device copy rate, bytes read + written per second / 1e9."""
-    src = torch.empty(nbytes // 2, dtype=torch.uint8, device="cuda")
-    dst = torch.empty_like(src)
-    ms = time_ms(lambda: dst.copy_(src))["ms"]
-    del src, dst
-    return 2 * (nbytes // 2) / (ms * 1e-3) / 1e9
+    from vimbench.ceilings import copy_bandwidth
+
+    return copy_bandwidth() / 1e9
 
 
 def card() -> str:

@@ -25,6 +25,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from vimbench.ceilings import copy_bandwidth, exp2_rate
+
 MODELS = {"vim_tiny": 384, "vim_small": 768, "vim_base": 1536}  # inner dim E of the mixer
 RESOLUTIONS = {224: 197, 1248: 6085}  # tokens incl. the cls token
 BATCHES = (1, 8, 128)
@@ -142,31 +144,6 @@ def reference_error(shape: ScanShape, inputs, out, check_all=True) -> float:
         worst = max(worst, ((got - ref).norm() / ref.norm()).item())
         del ref
     return worst
-
-
-def copy_bandwidth() -> float:
-    """Device-to-device copy rate in bytes/s, counting bytes read + written."""
-    import torch
-    import triton.testing
-
-    n = 1 << 28  # 1 GiB of fp32 each way
-    src = torch.empty(n, dtype=torch.float32, device="cuda").normal_()
-    dst = torch.empty_like(src)
-    ms = triton.testing.do_bench(lambda: dst.copy_(src), warmup=50, rep=300, return_mode="median")
-    del src, dst
-    return 2 * n * 4 / (ms * 1e-3)
-
-
-def exp2_rate() -> float:
-    """Exponentials per second of a kernel that does nothing else (vimbench.profile.exp2_probe)."""
-    import torch
-    import triton.testing
-
-    from vimbench.profile.exp2_probe import ROUNDS, exp2_chain
-
-    x = torch.rand(1 << 22, device="cuda") * 0.5 + 0.25
-    ms = triton.testing.do_bench(lambda: exp2_chain(x), warmup=20, rep=200, return_mode="median")
-    return 4 * ROUNDS * x.numel() / (ms * 1e-3)
 
 
 def time_shape(shape: ScanShape, l2_bytes: int, plan=None, check=True, graphs=False, check_all=True):

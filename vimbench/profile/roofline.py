@@ -59,51 +59,12 @@ class Ceilings:
     exp2_source: str
 
 
-def measure_copy_bandwidth(device, nbytes: int = 1 << 30, repeats: int = 10) -> float:
-    """Bytes read + written per second by a device-to-device copy (median of `repeats`)."""
-    import torch
-
-    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
-    dst = torch.empty_like(src)
-    dst.copy_(src)
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        dst.copy_(src)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    times.sort()
-    del src, dst
-    torch.cuda.empty_cache()
-    return 2 * nbytes / times[len(times) // 2]
-
-
-def measure_exp2_rate(device, elements: int = 1 << 22, repeats: int = 5) -> float:
-    """Exponentials per second of the exp2 probe kernel (median of `repeats`)."""
-    import torch
-
-    from .exp2_probe import ROUNDS, exp2_chain
-
-    x = torch.rand(elements, device=device, dtype=torch.float32)
-    exp2_chain(x)
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        exp2_chain(x)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    times.sort()
-    return 4 * ROUNDS * elements / times[len(times) // 2]
-
-
 def measure_ceilings(device) -> Ceilings:
-    copy = measure_copy_bandwidth(device)
+    from vimbench.ceilings import copy_bandwidth, exp2_rate
+
+    copy = copy_bandwidth(device)
     try:
-        return Ceilings(copy, measure_exp2_rate(device), "measured (Triton exp2 probe)")
+        return Ceilings(copy, exp2_rate(device), "measured (Triton exp2 probe)")
     except Exception as exc:  # noqa: BLE001 - a Triton that cannot compile here: say so, use the design figure
         return Ceilings(copy, DESIGN_EXP2_PER_S, f"DESIGN.md H100 figure (probe failed: {type(exc).__name__})")
 
