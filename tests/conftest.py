@@ -16,7 +16,6 @@ if not HAS_CUDA:
 
 import pytest  # noqa: E402
 
-
 # A new seed every session (fresh inputs), printed in the header so a failure can be
 # replayed with VIMBENCH_TEST_SEED=<seed>.
 SESSION_SEED = int(os.environ.get("VIMBENCH_TEST_SEED", int.from_bytes(os.urandom(4), "little")))

@@ -17,10 +17,10 @@ import torch
 from vimbench.kernels.selective_scan import (
     bidirectional_scan_fn,
     bidirectional_scan_ref,
+    fused,
     selective_scan_fn,
     selective_scan_ref,
 )
-from vimbench.kernels.selective_scan import fused
 from vimbench.testing import assert_close
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

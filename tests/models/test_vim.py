@@ -5,8 +5,8 @@ import math
 import pytest
 import timm
 import torch
-
 from test_vim_common import assert_close, flip_based_vim_tokens, randomize_, rel_err, tiny_vim
+
 import vimbench.models as registry
 from vimbench.models.vim import VIM_EMBED_DIMS, VisionMamba, vim
 
@@ -159,7 +159,7 @@ def test_bad_resolutions_are_clear_errors():
 
 
 def test_vimbench_registry():
-    for size, dim in VIM_EMBED_DIMS.items():
+    for size in VIM_EMBED_DIMS:
         spec = registry.get_model_spec(f"vim_{size}")
         assert (spec.family, spec.variant_kind, spec.variants, spec.default_variant, spec.patch_size) == (
             "vim", "scan_backend", ("torch", "triton", "mamba_ssm", "triton-fused"), "triton-fused", 16)

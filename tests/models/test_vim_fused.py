@@ -4,8 +4,8 @@ formulation (CPU under TRITON_INTERPRET=1; CUDA when present)."""
 
 import pytest
 import torch
-
 from test_vim_common import assert_close, flip_based_vim_tokens, randomize_, tiny_vim
+
 from vimbench.models import create_model, get_model_spec
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

@@ -10,8 +10,8 @@ import os
 
 import pytest
 import torch
-
 from test_vim_common import rel_err
+
 from vimbench.models.vim import vim
 
 pytestmark = pytest.mark.gpu

@@ -7,8 +7,8 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-
 from test_vim_common import assert_close, flip_based_mixer, randomize_, rel_err
+
 from vimbench.kernels.selective_scan.reference import selective_scan_ref
 from vimbench.models.vim_mixer import BiMambaV2Mixer, depthwise_conv1d_silu
 

@@ -7,7 +7,6 @@ test_vim_gpu.py.
 
 import pytest
 import torch
-
 from test_vim_common import assert_close, randomize_, tiny_vim
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

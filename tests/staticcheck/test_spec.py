@@ -1,11 +1,10 @@
 """Signatures built like the JIT specialises a launch's arguments."""
 
 import pytest
+import toy_kernels
 from triton.runtime.jit import JITFunction
 
 from vimbench.staticcheck.spec import KernelConfig, Pointer, SpecError, build_signature
-
-import toy_kernels
 
 
 def jit(fn):

@@ -42,7 +42,7 @@ def record(
     lines = [
         f"# Baseline: {card}",
         "",
-        f"Recorded {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')} "
+        f"Recorded {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')} "
         f"from commit {commit or 'unknown'}; torch {machine.get('torch_version', 'see the command')}, "
         f"triton {machine.get('triton_version', 'see the command')}.",
         "",

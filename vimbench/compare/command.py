@@ -33,7 +33,7 @@ def parse_threshold(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--threshold {text!r}: write a percentage like '5%' or a fraction like 0.05"
-        )
+        ) from None
     if not raw.endswith("%") and value >= 1:
         raise argparse.ArgumentTypeError(
             f"--threshold {text!r} is ambiguous; write '{raw}%' or a fraction below 1"

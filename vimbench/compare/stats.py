@@ -13,8 +13,8 @@ gate does not call anything significant.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 MIN_SAMPLES = 5  # per side; fewer and the normal approximation is not worth a verdict
 

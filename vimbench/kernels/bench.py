@@ -171,7 +171,8 @@ def time_shape(shape: ScanShape, l2_bytes: int, plan=None, check=True, graphs=Fa
     if graphs:  # launch-overhead-free time (several launches per call at small batch)
         graph_ms = triton.testing.do_bench_cudagraph(fns[0], rep=200, return_mode="median")
         row["graph_ms"] = graph_ms
-    del inputs, fns
+    inputs.clear()
+    fns.clear()  # free the input sets before the next shape allocates its own
     torch.cuda.empty_cache()
     return row
 

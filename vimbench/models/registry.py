@@ -7,8 +7,8 @@ the attention kernel for DeiT ("eager" | "sdpa"), the scan backend for Vim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)

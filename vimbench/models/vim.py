@@ -26,8 +26,8 @@ from timm.layers import lecun_normal_, trunc_normal_
 from timm.models import register_model as timm_register_model
 
 from .registry import ModelSpec, register_model
-from .vim_mixer import BiMambaV2Mixer, at_least_fp32
 from .vim_fused_ops import FUSED_SUFFIX, check_fusable, load_add_rmsnorm, split_variant
+from .vim_mixer import BiMambaV2Mixer, at_least_fp32
 from .vim_scan_backends import SCAN_BACKENDS
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)

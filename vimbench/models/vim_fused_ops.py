@@ -10,7 +10,7 @@ they are imported when a fused model is built, so an unfused model never needs T
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 FUSED_SUFFIX = "-fused"
 FUSABLE_SCAN_BACKENDS = ("torch", "triton")  # the mamba_ssm route keeps the official kernels

@@ -14,7 +14,7 @@ starts, and there is no silent fallback to a slower path.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 SCAN_BACKENDS = ("torch", "triton", "mamba_ssm")
 
@@ -53,8 +53,8 @@ def load_bidirectional_scan(name: str) -> Callable:
 def load_mamba_ssm_ops() -> tuple[Callable, Callable]:
     """(selective_scan_fn, causal_conv1d_fn) from the official packages, or a clear error."""
     try:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
         from causal_conv1d import causal_conv1d_fn
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
     except ImportError as err:
         raise ImportError(
             f"scan_backend='mamba_ssm' needs the official mamba_ssm and causal_conv1d packages ({err}). "

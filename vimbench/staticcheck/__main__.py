@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "target": f"sm_{args.arch}",
         "triton_version": triton.__version__,
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "recorded_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m vimbench.staticcheck "
         + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "configs": measured,

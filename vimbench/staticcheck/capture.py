@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import types
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from unittest import mock
 
-from vimbench.staticcheck.spec import KernelConfig, Pointer, _TORCH_TO_TRITON
+from vimbench.staticcheck.spec import _TORCH_TO_TRITON, KernelConfig, Pointer
 
 H100 = dict(
     name="NVIDIA H100 80GB HBM3",

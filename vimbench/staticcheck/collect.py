@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from vimbench.staticcheck.spec import KernelConfig
 

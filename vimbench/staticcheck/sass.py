@@ -45,7 +45,7 @@ class Loop:
     start: int  # address of the first instruction of the body (the branch target)
     end: int  # address of the backward branch
 
-    def contains(self, other: "Loop") -> bool:
+    def contains(self, other: Loop) -> bool:
         return self.start <= other.start and other.end <= self.end and self != other
 
 

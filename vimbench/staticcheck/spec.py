@@ -15,8 +15,9 @@ A torch.Tensor (any device, "meta" included) stands for a Pointer of its dtype.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 _TORCH_TO_TRITON = {
     "torch.float32": "fp32",

@@ -48,7 +48,7 @@ class ScanPlan:
         return max(1, triton.cdiv(L, self.seg_len))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sm_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 
