@@ -3,7 +3,12 @@ one way to poison freshly allocated outputs."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
+
+# Kernel tests run compiled on CUDA where a GPU exists, else under TRITON_INTERPRET=1 on the CPU.
+TEST_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 # Relative L2 error allowed against a float64 reference, by the dtype of the fast path.
 TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 1e-2, torch.float16: 1e-2}
@@ -37,3 +42,14 @@ def poison_allocations(monkeypatch) -> None:
 
     monkeypatch.setattr(torch, "empty", lambda *a, **k: nan(real_empty(*a, **k)))
     monkeypatch.setattr(torch, "empty_like", lambda *a, **k: nan(real_empty_like(*a, **k)))
+
+
+@contextlib.contextmanager
+def on_test_device():
+    """Make TEST_DEVICE the default for new tensors (on the CPU it already is, and the device
+    context would only slow the interpreter)."""
+    if TEST_DEVICE == "cpu":
+        yield
+        return
+    with torch.device(TEST_DEVICE):
+        yield

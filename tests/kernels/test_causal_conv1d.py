@@ -6,18 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_ref
-from vimbench.testing import TOLERANCE, assert_close, poison_allocations
+from vimbench.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
 
-# On a GPU machine the kernels run compiled on CUDA; without one, under the interpreter.
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+DEVICE = TEST_DEVICE
 
 
 @pytest.fixture(autouse=True)
 def _default_device():
-    if DEVICE == "cpu":  # the default already; the device context slows the interpreter
-        yield
-        return
-    with torch.device(DEVICE):
+    with on_test_device():
         yield
 
 
