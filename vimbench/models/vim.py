@@ -1,10 +1,12 @@
 """Vision Mamba (Vim-Ti/S/B), faithful to the official architecture (hustvl/Vim).
 
-    image -> patch embed (conv 16/16) -> cls token inserted at the middle (index M // 2)
+    image -> patch embed (conv 16/16, run as a GEMM) -> cls token inserted at the middle (index M // 2)
           -> + absolute position embedding (1, M + 1, D), sized to the build resolution
           -> 24 x [residual += hidden (fp32); hidden = mixer(RMSNorm(residual))]
           -> residual += hidden; norm_f -> features at the cls position -> head
 
+The patch embedding (patch_embed.py) keeps the conv's weights but runs the conv as one GEMM
+over the unfolded patches (cuDNN's layout conversions cost more than the conv at 1248 px).
 Parameter names and shapes match the official checkpoints (`torch.load(path)["model"]`
 loads with strict=True at the checkpoint's resolution).  The mixer is in vim_mixer.py;
 the scan backend ("torch" | "triton" | "mamba_ssm") is an explicit constructor argument,
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from timm.layers import lecun_normal_, trunc_normal_
 from timm.models import register_model as timm_register_model
 
+from .patch_embed import PatchEmbed
 from .registry import ModelSpec, register_model
 from .vim_fused_ops import FUSED_SUFFIX, check_fusable, load_add_rmsnorm, split_variant
 from .vim_mixer import BiMambaV2Mixer, at_least_fp32
@@ -54,24 +57,6 @@ class RMSNorm(nn.Module):
         x32 = at_least_fp32(x)
         y = F.rms_norm(x32, (x.shape[-1],), self.weight.to(x32.dtype), self.eps)
         return y.to(out_dtype or x.dtype)
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping patches (conv k = stride = patch) -> tokens (batch, M, D), row-major."""
-
-    def __init__(self, img_size: tuple[int, int], patch_size: int, in_chans: int, embed_dim: int):
-        super().__init__()
-        self.img_size = img_size
-        self.grid_size = (img_size[0] // patch_size, img_size[1] // patch_size)
-        self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != self.img_size:
-            raise ValueError(f"Vim was built for {self.img_size[0]}x{self.img_size[1]} images (its position "
-                             f"embedding is sized to that) but got {x.shape[-2]}x{x.shape[-1]}; "
-                             f"build it with img_size={x.shape[-2]}")
-        return self.proj(x).flatten(2).transpose(1, 2)
 
 
 class VimBlock(nn.Module):
