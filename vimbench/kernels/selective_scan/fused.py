@@ -143,15 +143,11 @@ def _empty_like_layout(u: torch.Tensor) -> torch.Tensor:
     return torch.empty(batch, dim, L, dtype=u.dtype, device=u.device)
 
 
-def _bc_pairs(*tensors) -> bool:
-    """True when every B/C tensor is bf16 with unit state stride, an even N and 4-byte
-    aligned rows, so the kernel may read (B_t[n], B_t[n+1]) with one 32-bit load."""
-    for x in tensors:
-        if x.dtype != torch.bfloat16 or x.shape[1] % 2 or (x.shape[1] > 1 and x.stride(1) != 1):
-            return False
-        if x.data_ptr() % 4 or x.stride(0) % 2 or x.stride(2) % 2:
-            return False
-    return True
+def _tile_flags(N: int, T: int) -> dict:
+    """B/C are read as [T, NP] tiles (NP: N rounded up to a power of two) and split into
+    scalars in log2(T * NP) rounds (see triton_kernels._scalars)."""
+    NP = triton.next_power_of_2(N)
+    return dict(N=N, NP=NP, LOG_TNP=(T * NP).bit_length() - 1)
 
 
 def _fp32_or_none(x):
@@ -190,8 +186,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1),
             *_strides3(B), *_strides3(C), *_strides3(zz), *_strides3(out))
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
-                 SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, N=N, BC_PAIRS=_bc_pairs(B, C),
-                 EVEN_D=dim % plan.block_d == 0,
+                 SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, EVEN_D=dim % plan.block_d == 0,
+                 **_tile_flags(N, plan.steps_per_group),
                  T=plan.steps_per_group, FAST_EXP=not _interpreting(), num_warps=plan.num_warps)
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
@@ -247,8 +243,8 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
             *_strides3(u_b), *_strides3(delta_b), A_b.stride(0), A_b.stride(1),
             *_strides3(B_b), *_strides3(C_b), *_strides3(z), *_strides3(out))
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
-                 BLOCK_D=plan.block_d, N=N, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
-                 BC_PAIRS=_bc_pairs(B, C, B_b, C_b), EVEN_D=dim % plan.block_d == 0,
+                 BLOCK_D=plan.block_d, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
+                 EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group),
                  num_warps=plan.num_warps)
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":

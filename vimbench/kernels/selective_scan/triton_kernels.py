@@ -58,25 +58,80 @@ def _log2(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def _rcp(x, FAST: tl.constexpr):
+    if FAST:
+        # one MUFU.RCP; 1/inf = 0 and no scaling branch for huge x (a correctly rounded
+        # division costs a range check and a slow path)
+        return tl.inline_asm_elementwise(
+            "rcp.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return 1.0 / x
+
+
+@triton.jit
 def _softplus(x, FAST: tl.constexpr):
-    # log1p(exp(x)) without overflow, and without the cancellation of log(1 + e) for
-    # small e (a 4-term series there keeps fp32 accuracy).
-    e = _exp2(x * 1.4426950408889634, FAST)
-    series = e * (1.0 - e * (0.5 - e * (0.3333333333333333 - e * 0.25)))
-    logged = _log2(1.0 + e, FAST) * 0.6931471805599453
-    return tl.where(x > 20.0, x, tl.where(x < -3.5, series, logged))
+    # log(1 + exp(x)), x itself above 20 (mamba's threshold).  For very negative x, 1 + e
+    # rounds to 1 and the result to 0 where the true value is below ~6e-8: an absolute
+    # error far below what dt * u can show.
+    logged = _log2(1.0 + _exp2(x * 1.4426950408889634, FAST), FAST) * 0.6931471805599453
+    return tl.where(x > 20.0, x, logged)
 
 
 @triton.jit
 def _silu(z, FAST: tl.constexpr):
-    # z * sigmoid(z); an approximate division (MUFU.RCP + FMUL) is plenty here
-    return tl.fdiv(z, 1.0 + _exp2(z * -1.4426950408889634, FAST), ieee_rounding=False)
+    # z * sigmoid(z) with an approximate reciprocal: 1 + exp(-z) overflows to inf for very
+    # negative z, giving 0, the limit
+    return z * _rcp(1.0 + _exp2(z * -1.4426950408889634, FAST), FAST)
 
 
 @triton.jit
-def _load_channels(p, m_d, EVEN_D: tl.constexpr):
-    # EVEN_D: dim is a multiple of BLOCK_D, so no channel mask (and no "other" fill)
-    if EVEN_D:
+def _scalars(x, K: tl.constexpr, LEVELS: tl.constexpr):
+    """The K = 2**LEVELS values of the 1-d tensor x as a tuple of K scalars, in order
+    (each round splits every piece into its first and second half).  A split needs both
+    halves in one thread, so the compiler stages the tile once through shared memory: it
+    is loaded and converted to fp32 spread over the lanes, then every thread reads the
+    fp32 values back with 128-bit shared loads.  Per-thread loads of B_t[n] and their
+    bf16 -> fp32 conversions (~3 instructions per state and step) disappear."""
+    vals = (x,)
+    for lv in tl.static_range(LEVELS):
+        halves = ()
+        for j in tl.static_range(len(vals)):
+            first, second = tl.split(tl.permute(tl.reshape(vals[j], [2, K >> (lv + 1)]), [1, 0]))
+            halves += (first, second)
+        vals = halves
+    return vals
+
+
+@triton.jit
+def _scalar(vals, e: tl.constexpr):
+    return tl.reshape(vals[e], [])
+
+
+@triton.jit
+def _load_rows(p_X, s_Xn, s_Xl_step, m_i, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
+               LOG_TNP: tl.constexpr, MASKED: tl.constexpr, scale):
+    """B or C for the T steps of a group: row i at p_X + i * s_Xl_step, as a flat
+    [T * NP] fp32 tile (element i * NP + n) spread over the lanes, scaled by `scale`.
+    It is split into scalars (_scalars) only where the steps use it, so a prefetched
+    tile costs a few registers, not T * NP."""
+    rows = tl.arange(0, T)
+    cols = tl.arange(0, NP)
+    p = p_X + rows[:, None] * s_Xl_step + cols[None, :] * s_Xn
+    if MASKED or NP != N:
+        m = (cols[None, :] < N) & m_i[:, None]
+        tile = tl.load(p, mask=m, other=0.0).to(tl.float32)
+    else:
+        tile = tl.load(p).to(tl.float32)
+    return tl.reshape(tile * scale, [T * NP])
+
+
+@triton.jit
+def _load_channels(p, m_d, ok, EVEN_D: tl.constexpr, MASKED: tl.constexpr):
+    # EVEN_D: dim is a multiple of BLOCK_D, so no channel mask; MASKED: the step may be
+    # past the end (the tail group)
+    if MASKED:
+        return tl.load(p, mask=m_d & ok, other=0.0)
+    elif EVEN_D:
         return tl.load(p)
     else:
         return tl.load(p, mask=m_d, other=0.0)
@@ -84,130 +139,174 @@ def _load_channels(p, m_d, EVEN_D: tl.constexpr):
 
 @triton.jit
 def _group_loads(
-    s0, p_u, p_dl, p_z, p_y, p_B, p_C,
-    s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
-    m_d, t_first, t_stop,
-    REVERSE: tl.constexpr, HAS_Z: tl.constexpr, LOAD_Y: tl.constexpr, LOAD_C: tl.constexpr,
-    N: tl.constexpr, T: tl.constexpr, BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
+    p_u, p_dl, p_z, p_y, p_B, p_C,  # scalar pointers at the group's first step
+    d_u, d_dl, d_z, d_y, d_B, d_C,  # pointer step from one time step to the next (signed)
+    offs, s_Bn, s_Cn, m_d, n_valid, c_scale,
+    HAS_Z: tl.constexpr, LOAD_Y: tl.constexpr, LOAD_C: tl.constexpr,
+    N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+    EVEN_D: tl.constexpr, MASKED: tl.constexpr,
 ):
-    """Every load of the T steps s0 .. s0+T-1, as flat tuples (B/C: T rows of N values,
-    or of N/2 32-bit words holding bf16 pairs when BC_PAIRS).  Steps past the end read a
-    valid clamped step (their dt is forced to 0 later), so no load needs a step mask."""
+    """Every load of one group of T steps.  MASKED: only the first n_valid steps exist
+    (the tail); the others read nothing (zeros).  u/dt/z/y come as tuples of [BD] vectors;
+    B/C as flat tiles (see _load_rows); C is pre-multiplied by c_scale."""
     b_us = ()
     b_dls = ()
     b_zs = ()
     b_olds = ()
-    b_Bs = ()
-    b_Cs = ()
+    o_u, o_dl, o_z, o_y = offs
     for i in tl.static_range(T):
-        if REVERSE:
-            t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
-        else:
-            t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
-        b_us += (_load_channels(p_u + t * s_ul, m_d, EVEN_D),)
-        b_dls += (_load_channels(p_dl + t * s_dll, m_d, EVEN_D),)
+        ok = i < n_valid
+        b_us += (_load_channels(p_u + i * d_u + o_u, m_d, ok, EVEN_D, MASKED),)
+        b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED),)
         if HAS_Z:
-            b_zs += (_load_channels(p_z + t * s_zl, m_d, EVEN_D),)
+            b_zs += (_load_channels(p_z + i * d_z + o_z, m_d, ok, EVEN_D, MASKED),)
         if LOAD_Y:
-            b_olds += (_load_channels(p_y + t * s_yl, m_d, EVEN_D),)
-        if BC_PAIRS:
-            p_Bw = (p_B + t * s_Bl).to(tl.pointer_type(tl.int32), bitcast=True)
-            p_Cw = (p_C + t * s_Cl).to(tl.pointer_type(tl.int32), bitcast=True)
-            for j in tl.static_range(N // 2):
-                b_Bs += (tl.load(p_Bw + j),)
-                if LOAD_C:
-                    b_Cs += (tl.load(p_Cw + j),)
-        else:
-            for n in tl.static_range(N):
-                b_Bs += (tl.load(p_B + t * s_Bl + n * s_Bn).to(tl.float32),)
-                if LOAD_C:
-                    b_Cs += (tl.load(p_C + t * s_Cl + n * s_Cn).to(tl.float32),)
+            b_olds += (_load_channels(p_y + i * d_y + o_y, m_d, ok, EVEN_D, MASKED),)
+    m_i = tl.arange(0, T) < n_valid
+    b_Bs = _load_rows(p_B, s_Bn, d_B, m_i, N, NP, T, LOG_TNP, MASKED, 1.0)
+    b_Cs = b_Bs
+    if LOAD_C:
+        b_Cs = _load_rows(p_C, s_Cn, d_C, m_i, N, NP, T, LOG_TNP, MASKED, c_scale)
     return b_us, b_dls, b_zs, b_olds, b_Bs, b_Cs
 
 
 @triton.jit
-def _bc_value(vals, i: tl.constexpr, n: tl.constexpr, N: tl.constexpr, PAIRS: tl.constexpr):
-    """B_t[n] of step i of a group as fp32; a bf16 pair word holds n (low) and n + 1."""
-    if PAIRS:
-        w = vals[i * (N // 2) + n // 2]
-        if n % 2 == 0:
-            return (w << 16).to(tl.float32, bitcast=True)
+def _step(h, dt_sum, b_u, b_dl, b_z, b_old, b_Bs, b_Cs, i: tl.constexpr, ok,
+          b_A2, b_D, b_bias,
+          HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
+          SOFTPLUS: tl.constexpr, Y_MODE: tl.constexpr, SUM_DT: tl.constexpr,
+          N: tl.constexpr, NP: tl.constexpr, LOG_TNP: tl.constexpr,
+          FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
+    """One time step of one direction: new state h (tuple of N [BD] vectors) and, unless
+    Y_MODE == 0, the output (C already carries the output scale, D its share of it)."""
+    b_u = b_u.to(tl.float32)
+    b_dt = b_dl.to(tl.float32)
+    if HAS_BIAS:
+        b_dt = b_dt + b_bias
+    if SOFTPLUS:
+        b_dt = _softplus(b_dt, FAST_EXP)
+    if MASKED:
+        b_dt = tl.where(ok, b_dt, 0.0)  # a step past the end leaves h unchanged
+    if SUM_DT:
+        dt_sum += b_dt
+    b_du = b_dt * b_u
+    b_y = tl.zeros_like(b_dt)
+    if HAS_D:
+        b_y = b_D * b_u
+    h_next = ()
+    for n in tl.static_range(N):
+        b_hn = h[n] * _exp2(b_A2[n] * b_dt, FAST_EXP) + _scalar(b_Bs, i * NP + n) * b_du
+        h_next += (b_hn,)
+        if Y_MODE != 0:
+            b_y += b_hn * _scalar(b_Cs, i * NP + n)
+    if Y_MODE != 0:
+        if HAS_Z:
+            b_y = b_y * _silu(b_z.to(tl.float32), FAST_EXP)
+        if Y_MODE == 2:
+            b_y += b_old.to(tl.float32)
+    return h_next, dt_sum, b_y
+
+
+@triton.jit
+def _store_group(p_y, d_y, o_y, b_ys, m_d, n_valid, T: tl.constexpr, EVEN_D: tl.constexpr,
+                 MASKED: tl.constexpr):
+    for i in tl.static_range(T):
+        v = b_ys[i].to(p_y.dtype.element_ty)
+        if MASKED:
+            tl.store(p_y + i * d_y + o_y, v, mask=m_d & (i < n_valid))
+        elif EVEN_D:
+            tl.store(p_y + i * d_y + o_y, v)
         else:
-            return (w & -65536).to(tl.float32, bitcast=True)
-    else:
-        return vals[i * N + n]
+            tl.store(p_y + i * d_y + o_y, v, mask=m_d)
+
+
+@triton.jit
+def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, n_valid,
+                HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
+                SOFTPLUS: tl.constexpr, Y_MODE: tl.constexpr, SUM_DT: tl.constexpr,
+                N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+                FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
+    """The T steps of one loaded group; returns the state, dt sum and T outputs."""
+    b_us, b_dls, b_zs, b_olds, b_Bt, b_Ct = loads
+    b_Bs = _scalars(b_Bt, T * NP, LOG_TNP)
+    b_Cs = b_Bs
+    if Y_MODE != 0:
+        b_Cs = _scalars(b_Ct, T * NP, LOG_TNP)
+    b_ys = ()
+    for i in tl.static_range(T):
+        b_z = b_us[i]
+        if HAS_Z:
+            b_z = b_zs[i]
+        b_old = b_us[i]
+        if Y_MODE == 2:
+            b_old = b_olds[i]
+        h, dt_sum, b_y = _step(
+            h, dt_sum, b_us[i], b_dls[i], b_z, b_old, b_Bs, b_Cs, i, i < n_valid,
+            b_A2, b_D, b_bias, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, SUM_DT,
+            N, NP, LOG_TNP, FAST_EXP, MASKED)
+        b_ys += (b_y,)
+    return h, dt_sum, b_ys
 
 
 @triton.jit
 def _scan_steps(
     h, dt_sum,
-    p_u, p_dl, p_z, p_y, p_B, p_C,  # p_u..p_y: [BD] pointers at t = 0; p_B, p_C: scalars
-    s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
-    m_d, b_A2, b_D, b_bias,
-    t_first, n_steps, t_stop, y_scale,
-    REVERSE: tl.constexpr, HAS_Z: tl.constexpr, HAS_D: tl.constexpr,
+    p_u, p_dl, p_z, p_y, p_B, p_C,  # scalar pointers at step t_first
+    d_u, d_dl, d_z, d_y, d_B, d_C,  # signed pointer step between consecutive steps
+    offs,  # (u, delta, z, y) channel offsets, [BD] each: addresses are scalar + offset
+    s_Bn, s_Cn,
+    m_d, b_A2, b_D, b_bias, c_scale,
+    n_steps,
+    HAS_Z: tl.constexpr, HAS_D: tl.constexpr,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr,  # 0: no output (state pass), 1: store, 2: add to what is there
-    N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr, BC_PAIRS: tl.constexpr,
-    EVEN_D: tl.constexpr,
+    SUM_DT: tl.constexpr,
+    N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+    FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
-    """Scan n_steps steps starting at t_first (going down in t if REVERSE; t_stop is the
-    last valid step: L - 1 forward, 0 backward) from state h, a tuple of N [BD] vectors
-    (b_A2 likewise).  Returns the state after the last step and the running sum of dt.
-    B_t[n] and C_t[n] are scalars, the same for every thread.
+    """Scan n_steps steps from the pointers' step (forward or backward: the sign of the
+    d_* steps) from state h, a tuple of N [BD] vectors (b_A2 likewise).  Returns the
+    state after the last step and the running sum of dt (when SUM_DT).
 
-    Software-pipelined by hand: the loads of group g + 1 are issued before the T
-    unrolled steps of group g, so a program waits for memory only once, at the start."""
+    Whole groups of T steps first, software-pipelined by hand (the loads of group g + 1
+    are issued before the steps of group g; pointers advance by T steps per group, no
+    per-step index arithmetic or clamping), then the tail of n_steps % T steps, masked."""
     LOAD_Y: tl.constexpr = Y_MODE == 2
     LOAD_C: tl.constexpr = Y_MODE != 0
-    n_us, n_dls, n_zs, n_olds, n_Bs, n_Cs = _group_loads(
-        0, p_u, p_dl, p_z, p_y, p_B, p_C, s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
-        m_d, t_first, t_stop, REVERSE, HAS_Z, LOAD_Y, LOAD_C, N, T, BC_PAIRS, EVEN_D)
-    for s0 in range(0, n_steps, T):
-        b_us, b_dls, b_zs, b_olds, b_Bs, b_Cs = n_us, n_dls, n_zs, n_olds, n_Bs, n_Cs
-        n_us, n_dls, n_zs, n_olds, n_Bs, n_Cs = _group_loads(
-            s0 + T, p_u, p_dl, p_z, p_y, p_B, p_C, s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
-            m_d, t_first, t_stop, REVERSE, HAS_Z, LOAD_Y, LOAD_C, N, T, BC_PAIRS, EVEN_D)
-        b_ys = ()
-        for i in tl.static_range(T):
-            ok = (s0 + i) < n_steps
-            b_u = b_us[i].to(tl.float32)
-            b_dt = b_dls[i].to(tl.float32)
-            if HAS_BIAS:
-                b_dt = b_dt + b_bias
-            if SOFTPLUS:
-                b_dt = _softplus(b_dt, FAST_EXP)
-            b_dt = tl.where(ok, b_dt, 0.0)  # a step past the end leaves h unchanged
-            dt_sum += b_dt
-            b_du = b_dt * b_u
-            b_y = tl.zeros_like(b_dt)
-            h_next = ()
-            for n in tl.static_range(N):
-                b_hn = h[n] * _exp2(b_A2[n] * b_dt, FAST_EXP) + _bc_value(b_Bs, i, n, N, BC_PAIRS) * b_du
-                h_next += (b_hn,)
-                if Y_MODE != 0:
-                    b_y += b_hn * _bc_value(b_Cs, i, n, N, BC_PAIRS)
-            h = h_next
-            if Y_MODE != 0:
-                if HAS_D:
-                    b_y += b_D * b_u
-                if HAS_Z:
-                    b_y = b_y * _silu(b_zs[i].to(tl.float32), FAST_EXP)
-                b_y = b_y * y_scale
-                if Y_MODE == 2:
-                    b_y += b_olds[i].to(tl.float32)
-                b_ys += (b_y,)
+    n_full = n_steps // T
+    n_tail = n_steps - n_full * T
+    nxt = _group_loads(
+        p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d,
+        tl.where(n_full > 0, T, 0), c_scale, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP,
+        EVEN_D, True)
+    for g in range(n_full):
+        cur = nxt
+        # the next group's loads; after the last whole group they re-read this one
+        k = tl.where(g + 1 < n_full, T, 0)
+        nxt = _group_loads(
+            p_u + k * d_u, p_dl + k * d_dl, p_z + k * d_z, p_y + k * d_y, p_B + k * d_B,
+            p_C + k * d_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d, T, c_scale,
+            HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, False)
+        h, dt_sum, b_ys = _scan_group(
+            h, dt_sum, cur, b_A2, b_D, b_bias, T, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE,
+            SUM_DT, N, NP, T, LOG_TNP, FAST_EXP, False)
         if Y_MODE != 0:
-            for i in tl.static_range(T):
-                ok = (s0 + i) < n_steps
-                if REVERSE:
-                    t = tl.maximum(t_first - s0 - i, t_stop).to(tl.int64)
-                else:
-                    t = tl.minimum(t_first + s0 + i, t_stop).to(tl.int64)
-                if EVEN_D:
-                    tl.store(p_y + t * s_yl, b_ys[i].to(p_y.dtype.element_ty), mask=ok)
-                else:
-                    tl.store(p_y + t * s_yl, b_ys[i].to(p_y.dtype.element_ty), mask=m_d & ok)
+            _store_group(p_y, d_y, offs[3], b_ys, m_d, T, T, EVEN_D, False)
+        p_u += T * d_u
+        p_dl += T * d_dl
+        p_z += T * d_z
+        p_y += T * d_y
+        p_B += T * d_B
+        p_C += T * d_C
+    if n_tail > 0:
+        tail = _group_loads(
+            p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d,
+            n_tail, c_scale, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, True)
+        h, dt_sum, b_ys = _scan_group(
+            h, dt_sum, tail, b_A2, b_D, b_bias, n_tail, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS,
+            Y_MODE, SUM_DT, N, NP, T, LOG_TNP, FAST_EXP, True)
+        if Y_MODE != 0:
+            _store_group(p_y, d_y, offs[3], b_ys, m_d, n_tail, T, EVEN_D, True)
     return h, dt_sum
 
 
@@ -223,8 +322,8 @@ def _scan_one_direction(
     NDIR: tl.constexpr, REVERSE: tl.constexpr, PASS: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
-    BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
-    BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
+    BLOCK_D: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
+    LOG_TNP: tl.constexpr, FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """One direction over segment i_seg (the whole sequence when n_seg == 1).
 
@@ -267,17 +366,24 @@ def _scan_one_direction(
             h += (tl.zeros([BLOCK_D], dtype=tl.float32),)
     dt_sum = tl.zeros([BLOCK_D], dtype=tl.float32)
 
-    p_u = p_u + i_b * s_ub + offs_d * s_ud
-    p_dl = p_dl + i_b * s_dlb + offs_d * s_dld
-    p_z = p_z + i_b * s_zb + offs_d * s_zd
-    p_y = p_y + i_b * s_yb + offs_d * s_yd
-    p_B = p_B + i_b * s_Bb
-    p_C = p_C + i_b * s_Cb
+    # the output scale rides on C (scaled once per tile) and D instead of every output
+    b_D = b_D * y_scale
+    t = t_first.to(tl.int64)
+    # uniform (scalar) time addresses + per-thread channel offsets: advancing a group
+    # costs one scalar add per stream, a load one address instruction
+    p_u = p_u + i_b * s_ub + t * s_ul
+    p_dl = p_dl + i_b * s_dlb + t * s_dll
+    p_z = p_z + i_b * s_zb + t * s_zl
+    p_y = p_y + i_b * s_yb + t * s_yl
+    offs = (offs_d * s_ud, offs_d * s_dld, offs_d * s_zd, offs_d * s_yd)
+    p_B = p_B + i_b * s_Bb + t * s_Bl
+    p_C = p_C + i_b * s_Cb + t * s_Cl
+    sign = -1 if REVERSE else 1
     h, dt_sum = _scan_steps(
         h, dt_sum, p_u, p_dl, p_z, p_y, p_B, p_C,
-        s_ul, s_dll, s_zl, s_yl, s_Bn, s_Bl, s_Cn, s_Cl,
-        m_d, b_A2, b_D, b_bias, t_first, n_steps, 0 if REVERSE else L - 1, y_scale,
-        REVERSE, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
+        sign * s_ul, sign * s_dll, sign * s_zl, sign * s_yl, sign * s_Bl, sign * s_Cl,
+        offs, s_Bn, s_Cn, m_d, b_A2, b_D, b_bias, y_scale, n_steps,
+        HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, PASS == 1, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
 
     if PASS == 1:
         for n in tl.static_range(N):
@@ -298,8 +404,8 @@ def _selective_scan_kernel(
     REVERSE: tl.constexpr, PASS: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
-    BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
-    BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
+    BLOCK_D: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
+    LOG_TNP: tl.constexpr, FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """One direction. Grid: (dim blocks, batch, segments). PASS 0: whole sequence, writes
     y; PASS 1: segment end states; PASS 2: segment outputs from carried-in states."""
@@ -315,7 +421,7 @@ def _selective_scan_kernel(
         s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
         1.0,
         1, REVERSE, PASS, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, STORE_FINAL,
-        BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
+        BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
 
 
 @triton.jit
@@ -330,8 +436,8 @@ def _bidirectional_scan_kernel(
     s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    BLOCK_D: tl.constexpr, N: tl.constexpr, T: tl.constexpr, FAST_EXP: tl.constexpr,
-    BC_PAIRS: tl.constexpr, EVEN_D: tl.constexpr,
+    BLOCK_D: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
+    LOG_TNP: tl.constexpr, FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """Both directions, `y = (y_fwd + y_bwd) / 2 * silu(z)`.  Grid (dim blocks, batch,
     segments), or (dim blocks, batch, 2 * segments) for PASS 1 (one direction each).
@@ -350,7 +456,7 @@ def _bidirectional_scan_kernel(
                 s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, True, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
+                BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
         else:
             _scan_one_direction(
                 i_b, i_d, i_seg, 0,
@@ -360,7 +466,7 @@ def _bidirectional_scan_kernel(
                 s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, False, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
+                BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
     else:
         _scan_one_direction(
             i_b, i_d, i_seg, 1,
@@ -370,7 +476,7 @@ def _bidirectional_scan_kernel(
             s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, True, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 1, False,
-            BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
+            BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
         tl.debug_barrier()
         _scan_one_direction(
             i_b, i_d, i_seg, 0,
@@ -380,7 +486,7 @@ def _bidirectional_scan_kernel(
             s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, False, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 2, False,
-            BLOCK_D, N, T, FAST_EXP, BC_PAIRS, EVEN_D)
+            BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
 
 
 @triton.jit
