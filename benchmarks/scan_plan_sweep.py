@@ -22,9 +22,13 @@ L_1248 = 6085
 def candidates(shape):
     out = []
     if shape.batch >= 64:
-        for bd, nw, T in [(64, 1, 4), (64, 1, 2), (32, 1, 4), (32, 1, 8), (128, 2, 4)]:
-            out.append(ScanPlan("direct", bd, nw, T, shape.L))
-        out.append(ScanPlan("chunked", 64, 1, 4, 1024))
+        if shape.direction == "bidir":  # both directions in one loop: T 4 spills
+            configs = [(32, 1, 2, None), (32, 1, 2, 168), (64, 2, 2, None), (64, 1, 2, None)]
+        else:
+            configs = [(32, 1, 4, None), (64, 2, 4, None), (64, 1, 4, None), (32, 1, 2, None),
+                       (128, 4, 4, None)]
+        for bd, nw, T, regs in configs:
+            out.append(ScanPlan("direct", bd, nw, T, shape.L, max_registers=regs))
     else:
         for seg in (32, 64, 128):
             for bd, T in [(32, 8), (32, 4), (64, 4)]:
@@ -45,13 +49,15 @@ def main():
     rows = []
     for name in args.shapes:
         shape = parse_shape(name)
-        auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"))
+        auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"),
+                         directions=2 if shape.direction == "bidir" else 1)
         for plan in candidates(shape):
             try:
                 r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8, check_all=False)
             except Exception as err:  # a candidate that fails to compile is a result, not a crash
                 r = dict(shape=name, error=repr(err)[:200])
-            r["plan"] = f"{plan.scheme} bd{plan.block_d} w{plan.num_warps} T{plan.steps_per_group} seg{plan.seg_len}"
+            r["plan"] = (f"{plan.scheme} bd{plan.block_d} w{plan.num_warps} T{plan.steps_per_group} "
+                         f"seg{plan.seg_len} regs{plan.max_registers}")
             r["auto"] = plan == auto
             rows.append(r)
             print(json.dumps(r), flush=True)

@@ -189,7 +189,7 @@ def _bidir_inputs(batch, dim, L, N, dtype, with_skip=True):
     return args
 
 
-@pytest.mark.parametrize("L", [1, 17, 23], ids=lambda L: f"L{L}")
+@pytest.mark.parametrize("L", [1, 2, 16, 17, 23], ids=lambda L: f"L{L}")
 @pytest.mark.parametrize("scheme", ["direct", "chunked"])
 @pytest.mark.parametrize("dtype_name", ["fp32", "bf16"])
 def test_bidirectional_matches_reference(dtype_name, scheme, L):

@@ -22,6 +22,7 @@ import torch
 import triton
 
 from . import triton_kernels as K
+from .bidirectional_direct import _bidirectional_direct_kernel
 
 _IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_N = 64
@@ -43,6 +44,7 @@ class ScanPlan:
     num_warps: int
     steps_per_group: int  # T: loads of T steps are issued together, T steps unrolled
     seg_len: int  # == L for "direct"
+    max_registers: int | None = None  # ptxas cap (maxnreg): more resident warps, maybe spills
 
     def n_seg(self, L: int) -> int:
         return max(1, triton.cdiv(L, self.seg_len))
@@ -54,7 +56,7 @@ def _sm_count(device_index: int) -> int:
 
 
 def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
-              scheme: str = "auto", seg_len: int | None = None) -> ScanPlan:
+              scheme: str = "auto", seg_len: int | None = None, directions: int = 1) -> ScanPlan:
     """Pick the scheme and block sizes for one shape.
 
     The direct scheme does N exponentials per (b, d, t), the chunked one 2N but runs
@@ -72,7 +74,10 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
         scheme = "direct" if warps_1ch >= sub_partitions or L <= 64 else "chunked"
     if scheme == "direct":
         block_d = 64 if warps_1ch >= 8 * sub_partitions else 32
-        return ScanPlan("direct", block_d, 1, 4, max(L, 1))
+        # both directions in one loop (bidirectional_direct.py) hold twice the state:
+        # T = 4 spills there and takes ptxas minutes, T = 2 does not
+        T = 4 if directions == 1 else 2
+        return ScanPlan("direct", block_d, 1, T, max(L, 1))
     # T = 4: T = 8 measured ~15% faster at batch 1 in the v1 sweep, but its unrolled
     # bodies take ptxas 35-70 s per kernel variant (vs ~8 s), paid on the first call
     T = 4
@@ -150,6 +155,13 @@ def _tile_flags(N: int, T: int) -> dict:
     return dict(N=N, NP=NP, LOG_TNP=(T * NP).bit_length() - 1)
 
 
+def _launch_options(plan: ScanPlan) -> dict:
+    options = dict(num_warps=plan.num_warps)
+    if plan.max_registers is not None and not _interpreting():
+        options["maxnreg"] = plan.max_registers
+    return options
+
+
 def _fp32_or_none(x):
     return None if x is None else x.to(torch.float32)
 
@@ -188,7 +200,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
                  SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, EVEN_D=dim % plan.block_d == 0,
                  **_tile_flags(N, plan.steps_per_group),
-                 T=plan.steps_per_group, FAST_EXP=not _interpreting(), num_warps=plan.num_warps)
+                 T=plan.steps_per_group, FAST_EXP=not _interpreting(), **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
         K._selective_scan_kernel[(grid_d, batch, 1)](
@@ -229,7 +241,7 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
     out = _empty_like_layout(u)
     if L == 0 or batch == 0 or dim == 0:
         return out
-    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
+    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len, directions=2)
     n_seg = plan.n_seg(L)
     state = torch.empty(batch, 2, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
     dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
@@ -245,10 +257,10 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  BLOCK_D=plan.block_d, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
                  EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group),
-                 num_warps=plan.num_warps)
+                 **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
-        K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
+        _bidirectional_direct_kernel[(grid_d, batch)](*args, **flags)
     else:
         K._bidirectional_scan_kernel[(grid_d, batch, 2 * n_seg)](*args, PASS=1, **flags)
         _carry(state, dtsum, A, A_b, dim, N, n_seg, ndir=2, reverse=False)

@@ -141,7 +141,7 @@ def _load_channels(p, m_d, ok, EVEN_D: tl.constexpr, MASKED: tl.constexpr):
 def _group_loads(
     p_u, p_dl, p_z, p_y, p_B, p_C,  # scalar pointers at the group's first step
     d_u, d_dl, d_z, d_y, d_B, d_C,  # pointer step from one time step to the next (signed)
-    offs, s_Bn, s_Cn, m_d, n_valid, c_scale,
+    offs, s_Bn, s_Cn, m_d, n_valid, c_scale, y_on,
     HAS_Z: tl.constexpr, LOAD_Y: tl.constexpr, LOAD_C: tl.constexpr,
     N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
     EVEN_D: tl.constexpr, MASKED: tl.constexpr,
@@ -161,7 +161,15 @@ def _group_loads(
         if HAS_Z:
             b_zs += (_load_channels(p_z + i * d_z + o_z, m_d, ok, EVEN_D, MASKED),)
         if LOAD_Y:
-            b_olds += (_load_channels(p_y + i * d_y + o_y, m_d, ok, EVEN_D, MASKED),)
+            # y_on (runtime): whether there is an earlier output to add to; else zeros
+            # and no memory traffic
+            if MASKED:
+                m_y = m_d & ok & y_on
+            elif EVEN_D:
+                m_y = y_on
+            else:
+                m_y = m_d & y_on
+            b_olds += (tl.load(p_y + i * d_y + o_y, mask=m_y, other=0.0),)
     m_i = tl.arange(0, T) < n_valid
     b_Bs = _load_rows(p_B, s_Bn, d_B, m_i, N, NP, T, LOG_TNP, MASKED, 1.0)
     b_Cs = b_Bs
@@ -277,7 +285,7 @@ def _scan_steps(
     n_tail = n_steps - n_full * T
     nxt = _group_loads(
         p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d,
-        tl.where(n_full > 0, T, 0), c_scale, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP,
+        tl.where(n_full > 0, T, 0), c_scale, True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP,
         EVEN_D, True)
     for g in range(n_full):
         cur = nxt
@@ -285,7 +293,7 @@ def _scan_steps(
         k = tl.where(g + 1 < n_full, T, 0)
         nxt = _group_loads(
             p_u + k * d_u, p_dl + k * d_dl, p_z + k * d_z, p_y + k * d_y, p_B + k * d_B,
-            p_C + k * d_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d, T, c_scale,
+            p_C + k * d_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d, T, c_scale, True,
             HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, False)
         h, dt_sum, b_ys = _scan_group(
             h, dt_sum, cur, b_A2, b_D, b_bias, T, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE,
@@ -301,7 +309,7 @@ def _scan_steps(
     if n_tail > 0:
         tail = _group_loads(
             p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d,
-            n_tail, c_scale, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, True)
+            n_tail, c_scale, True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, True)
         h, dt_sum, b_ys = _scan_group(
             h, dt_sum, tail, b_A2, b_D, b_bias, n_tail, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS,
             Y_MODE, SUM_DT, N, NP, T, LOG_TNP, FAST_EXP, True)
