@@ -16,13 +16,7 @@ HAS_CUDA = torch.cuda.is_available()
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
 
 
-@pytest.fixture(autouse=True)
-def _no_tf32():
-    """fp32 means fp32 on a GPU too: TF32 in either path would swamp a 1e-5 comparison."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+pytestmark = pytest.mark.usefixtures("no_tf32")
 
 
 def conv_tokens(x, weight, bias):

@@ -11,13 +11,7 @@ from vimbench.models import create_model, get_model_spec
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture(autouse=True)
-def _no_tf32():
-    """fp32 means fp32: TF32 in the patch-embed conv would swamp a 1e-5 comparison."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+pytestmark = pytest.mark.usefixtures("no_tf32")
 
 
 def _pair(scan_backend, img_size=32):
