@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -181,11 +180,11 @@ def machine_header() -> dict:
     import torch
     import triton
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=False).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
+    from vimbench.env import git_commit
+
+    # "-dirty": the tree differs from that commit (e.g. a device copy of a working tree)
+    sha, dirty = git_commit()
+    commit = "unknown" if sha is None else sha[:7] + ("-dirty" if dirty else "")
     props = torch.cuda.get_device_properties(0)
     return dict(gpu=torch.cuda.get_device_name(0), sms=props.multi_processor_count,
                 l2_bytes=getattr(props, "L2_cache_size", 50 << 20), torch=torch.__version__,
