@@ -149,7 +149,7 @@ def test_carry_many_segments(reverse):
     assert_close(f"carry-{n_seg}-segments", expect.double(), state.cpu(), TOL["fp32"])
 
 
-@pytest.mark.parametrize("N", [1, 5, 16], ids=lambda n: f"N{n}")
+@pytest.mark.parametrize("N", [1, 5, 16, 40], ids=lambda n: f"N{n}")
 def test_scan_state_sizes(N):
     _scan_case("fp32", 11, "direct", N=N, last_state=True)
 
@@ -236,6 +236,17 @@ def test_plan_picks_direct_at_large_batch_and_chunked_at_batch_1():
     assert plan.seg_len % plan.steps_per_group == 0
     with pytest.raises(ValueError, match="scheme"):
         fused.plan_scan(1, 8, 8, 16, cpu, scheme="fast")
+
+
+@pytest.mark.parametrize("N, T, capped", [(16, 4, True), (32, 2, False), (64, 1, False)])
+def test_plan_unrolls_fewer_steps_for_larger_states(N, T, capped):
+    """Large N: fewer unrolled steps and no register cap, or the state spills (static check)."""
+    cpu = torch.device("cpu")
+    direct = fused.plan_scan(128, 384, 6085, N, cpu)
+    assert direct.scheme == "direct" and direct.steps_per_group == T
+    assert (direct.max_registers is not None) == capped
+    chunked = fused.plan_scan(1, 384, 6085, N, cpu)
+    assert chunked.steps_per_group == T and chunked.seg_len % T == 0
 
 
 # ---------------------------------------------------------------- bad input

@@ -58,6 +58,14 @@ def _sm_count(device_index: int) -> int:
     return torch.cuda.get_device_properties(device_index).multi_processor_count
 
 
+def _steps_per_group(N: int) -> int:
+    """T: steps unrolled per group.  A thread holds N states, N A-values and a group's
+    loads, so T shrinks as N grows: at N = 64, T = 2 already spills and takes ptxas 27 s
+    (T = 4 under the 168-register cap: 2.5 KB of stack, 97 s); T = 1 fits in 177
+    registers and compiles in 6 s (sm_90, measured with the static check's compiler)."""
+    return 4 if N <= 16 else 2 if N <= 32 else 1
+
+
 def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
               scheme: str = "auto", seg_len: int | None = None, directions: int = 1) -> ScanPlan:
     """Pick the scheme and block sizes for one shape.
@@ -80,10 +88,11 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
         # warps fit an SM and Vim-Ti's 1536 warps at batch 128 run in one wave.  Measured
         # (H200, Vim-Ti 1248 b128 bf16, one direction): 2.31 ms vs 2.48 (BD 32, 1 warp),
         # 2.92 (BD 64, 1 warp: two channels a thread) and 4.43 (BD 128, 4 warps).
-        return ScanPlan("direct", 64, 2, 4, max(L, 1), max_registers=168)
+        T = _steps_per_group(N)
+        return ScanPlan("direct", 64, 2, T, max(L, 1), max_registers=168 if N <= 16 else None)
     # T = 4: T = 8 measured ~15% faster at batch 1 in the v1 sweep, but its unrolled
     # bodies take ptxas 35-70 s per kernel variant (vs ~8 s), paid on the first call
-    T = 4
+    T = _steps_per_group(N)
     if seg_len is None:
         # short segments: a pass costs about seg_len sequential steps per program
         seg_len = 32 if L >= 2048 else 64
