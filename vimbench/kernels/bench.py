@@ -202,15 +202,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     import torch
 
-    if not torch.cuda.is_available():
-        print("vimbench.kernels.bench needs a CUDA device", file=sys.stderr)
+    try:
+        shapes = [parse_shape(s) for s in args.shapes] if args.shapes else default_shapes()
+    except ValueError as err:
+        print(f"vimbench kernels: --shapes: {err}", file=sys.stderr)
         return 2
-    shapes = [parse_shape(s) for s in args.shapes] if args.shapes else default_shapes()
+    if not torch.cuda.is_available():
+        print("vimbench kernels: needs a CUDA device (the scan kernels are timed on the GPU)",
+              file=sys.stderr)
+        return 2
     head = machine_header()
     copy_bps = copy_bandwidth()
     exp_rate = exp2_rate()
     head.update(copy_GBps=copy_bps / 1e9, exp2_per_s=exp_rate,
-                command="python -m vimbench.kernels.bench " + " ".join(sys.argv[1:]))
+                command=_command_line())
     print(json.dumps(head), flush=True)
     rows = []
     for shape in shapes:
@@ -235,6 +240,12 @@ def main(args) -> int:
         print(f"REFERENCE CHECK FAILED for {bad}", file=sys.stderr)
         return 1
     return 0
+
+
+def _command_line() -> str:
+    argv = sys.argv[1:]
+    prog = "vimbench" if argv[:1] == ["kernels"] else "python -m vimbench.kernels.bench"
+    return " ".join([prog, *argv])
 
 
 def format_row(r: dict) -> str:
