@@ -4,11 +4,13 @@ the exact reference is `reference.selective_scan_ref`.
 One program owns BLOCK_D channels of one batch element and keeps their state in
 registers as N vectors h[n] of [BLOCK_D] (n unrolled at compile time): every state of a
 channel lives in one thread, so the sum over n of C*h never leaves the thread, and B_t[n],
-C_t[n] are scalars shared by all threads.  Unrolling n by hand (rather than a [N, BLOCK_D]
-tile) pins that layout: with a 2-d tile the compiler may spread n over lanes when A or B
-is contiguous in n, which costs a shuffle reduction per step.  Time is walked in groups
-of T unrolled steps, software-pipelined by hand: every load of group g + 1 is issued
-before the steps of group g, and the group's stores come last.
+C_t[n] are scalars shared by all threads (a group's B/C rows are loaded as one tile and
+split into scalars through shared memory, see `_scalars`).  Unrolling n by hand (rather
+than a [N, BLOCK_D] tile) pins that layout: with a 2-d tile the compiler may spread n over
+lanes when A or B is contiguous in n, which costs a shuffle reduction per step.  Time is
+walked in groups of T unrolled steps, software-pipelined by hand: every load of group g + 1
+is issued before the steps of group g, and the group's stores come last; a masked tail
+group finishes lengths that are not a multiple of T.
 
 Two schemes (chosen per shape by `fused.plan_scan`):
 - direct:  one program per (batch, channel block) scans the whole sequence.  Enough
@@ -22,7 +24,8 @@ Two schemes (chosen per shape by `fused.plan_scan`):
 
 The bidirectional op runs the backward direction first and writes `y_b * silu(z) / 2`,
 then the forward direction in the same program adds `y_f * silu(z) / 2` to it; no flipped
-copy and no ungated y is ever written.
+copy and no ungated y is ever written.  (`bidirectional_direct.py` walks both directions
+in one loop instead; measured slower, kept as an option.)
 
 Memory traffic of one direction (minimum): read u, delta, z and write y (4 x batch*dim*L
 elements) and read B, C (2 x batch*N*L).
