@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass
 
@@ -197,6 +198,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-check", action="store_true", help="skip the reference check (not advised)")
     parser.add_argument("--json", default=None, help="also write the rows as JSON to this path")
     parser.add_argument("--markdown", default=None, help="also write the table as Markdown to this path")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --json (same GPU model) and measure only the rest: "
+                             "for splitting the table over several time-limited runs")
 
 
 def main(args) -> int:
@@ -206,6 +210,9 @@ def main(args) -> int:
         shapes = [parse_shape(s) for s in args.shapes] if args.shapes else default_shapes()
     except ValueError as err:
         print(f"vimbench kernels: --shapes: {err}", file=sys.stderr)
+        return 2
+    if args.resume and not args.json:
+        print("vimbench kernels: --resume needs --json FILE (the rows to resume from)", file=sys.stderr)
         return 2
     if not torch.cuda.is_available():
         print("vimbench kernels: needs a CUDA device (the scan kernels are timed on the GPU)",
@@ -218,7 +225,19 @@ def main(args) -> int:
                 command=_command_line())
     print(json.dumps(head), flush=True)
     rows = []
-    for shape in shapes:
+    if args.resume:
+        try:
+            rows = _rows_to_resume(args.json, head["gpu"], {s.name for s in shapes})
+        except ValueError as err:
+            print(f"vimbench kernels: --resume: {err}", file=sys.stderr)
+            return 2
+        for row in rows:
+            print(format_row(row) + " (resumed)", flush=True)
+    done = {r["shape"] for r in rows}
+    todo = [s for s in shapes if s.name not in done]
+    for i, shape in enumerate(todo):
+        # compiles take seconds to a minute per kernel variant: say what is running
+        print(f"[{i + 1}/{len(todo)}] {shape.name} ...", file=sys.stderr, flush=True)
         row = time_shape(shape, head["l2_bytes"], check=not args.no_check, graphs=shape.batch <= 8)
         row["GBps"] = shape.min_bytes() / (row["ms"] * 1e-3) / 1e9
         row["copy_frac"] = row["GBps"] * 1e9 / copy_bps
@@ -226,20 +245,53 @@ def main(args) -> int:
         row["exp_frac"] = row["exp_floor_ms"] / row["ms"]
         rows.append(row)
         print(format_row(row), flush=True)
+        _save(args, head, rows, remaining=[s.name for s in todo[i + 1:]])
+    order = {s.name: k for k, s in enumerate(shapes)}
+    rows.sort(key=lambda r: order[r["shape"]])
     table = markdown_table(head, rows)
     print(table)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(header=head, rows=rows), f, indent=1)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table)
+    _save(args, head, rows, remaining=[])
     tol = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 1e-2}
-    bad = [r["shape"] for r, s in zip(rows, shapes) if not (r["err"] < tol[s.dtype] or math.isnan(r["err"]))]
+    dtype = {s.name: s.dtype for s in shapes}
+    bad = [r["shape"] for r in rows if not (r["err"] < tol[dtype[r["shape"]]] or math.isnan(r["err"]))]
     if bad:
         print(f"REFERENCE CHECK FAILED for {bad}", file=sys.stderr)
         return 1
     return 0
+
+
+def _save(args, head: dict, rows: list[dict], remaining: list[str]) -> None:
+    """Write the JSON and Markdown after every shape (atomically), so a run killed by a time
+    limit keeps what it measured; `remaining` lists the shapes not measured yet."""
+    if args.json:
+        _write_atomic(args.json, json.dumps(dict(header=head, rows=rows, remaining=remaining), indent=1))
+    if args.markdown:
+        _write_atomic(args.markdown, markdown_table(head, rows))
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _rows_to_resume(path: str, gpu: str, wanted: set[str]) -> list[dict]:
+    """The rows of an earlier run's JSON to keep: only from the same GPU model, only for
+    shapes asked for now.  A missing file resumes nothing."""
+    if not os.path.exists(path):
+        return []
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+        earlier_gpu = earlier["header"]["gpu"]
+        rows = earlier["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a vimbench kernels JSON ({err})") from err
+    if earlier_gpu != gpu:
+        raise ValueError(f"{path} was measured on {earlier_gpu}, this is {gpu}; timings of two cards "
+                         "do not go in one table (use another --json file)")
+    return [r for r in rows if r.get("shape") in wanted]
 
 
 def _command_line() -> str:
