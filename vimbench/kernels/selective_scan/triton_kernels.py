@@ -41,11 +41,16 @@ import triton.language as tl
 
 
 @triton.jit
+def _approx(x, PTX: tl.constexpr):
+    # one MUFU instruction (PTX: an "op.approx.ftz.f32 $0, $1;" template)
+    return tl.inline_asm_elementwise(PTX, "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+
+
+@triton.jit
 def _exp2(x, FAST: tl.constexpr):
     if FAST:
-        # one MUFU.EX2, flushing denormal results to zero (a decay that small is zero)
-        return tl.inline_asm_elementwise(
-            "ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+        # MUFU.EX2, flushing denormal results to zero (a decay that small is zero)
+        return _approx(x, "ex2.approx.ftz.f32 $0, $1;")
     else:
         return tl.exp2(x)
 
@@ -53,9 +58,8 @@ def _exp2(x, FAST: tl.constexpr):
 @triton.jit
 def _log2(x, FAST: tl.constexpr):
     if FAST:
-        # one MUFU.LG2 instead of libdevice's ~25-instruction polynomial
-        return tl.inline_asm_elementwise(
-            "lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+        # MUFU.LG2 instead of libdevice's ~25-instruction polynomial
+        return _approx(x, "lg2.approx.ftz.f32 $0, $1;")
     else:
         return tl.log2(x)
 
@@ -63,10 +67,9 @@ def _log2(x, FAST: tl.constexpr):
 @triton.jit
 def _rcp(x, FAST: tl.constexpr):
     if FAST:
-        # one MUFU.RCP; 1/inf = 0 and no scaling branch for huge x (a correctly rounded
+        # MUFU.RCP; 1/inf = 0 and no scaling branch for huge x (a correctly rounded
         # division costs a range check and a slow path)
-        return tl.inline_asm_elementwise(
-            "rcp.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1)
+        return _approx(x, "rcp.approx.ftz.f32 $0, $1;")
     else:
         return 1.0 / x
 
