@@ -22,12 +22,12 @@ L_1248 = 6085
 def candidates(shape):
     out = []
     if shape.batch >= 64:
-        if shape.direction == "bidir":  # interleaved: both directions in one loop (T 4 spills)
-            configs = [(64, 2, 4, 168, False), (64, 2, 4, None, False), (32, 1, 2, 168, True)]
+        if shape.direction == "bidir":
+            configs = [(64, 2, 4, 168), (64, 2, 4, None)]
         else:
-            configs = [(64, 2, 4, 168, False), (32, 1, 4, None, False), (64, 1, 4, None, False)]
-        for bd, nw, T, regs, interleave in configs:
-            out.append(ScanPlan("direct", bd, nw, T, shape.L, max_registers=regs, interleave=interleave))
+            configs = [(64, 2, 4, 168), (32, 1, 4, None), (64, 1, 4, None)]
+        for bd, nw, T, regs in configs:
+            out.append(ScanPlan("direct", bd, nw, T, shape.L, max_registers=regs))
     else:
         for seg in (32, 64, 128):
             for bd, T in [(32, 8), (32, 4), (64, 4)]:
@@ -56,7 +56,7 @@ def main():
             except Exception as err:  # a candidate that fails to compile is a result, not a crash
                 r = dict(shape=name, error=repr(err)[:200])
             r["plan"] = (f"{plan.scheme} bd{plan.block_d} w{plan.num_warps} T{plan.steps_per_group} "
-                         f"seg{plan.seg_len} regs{plan.max_registers}" + (" interleaved" if plan.interleave else ""))
+                         f"seg{plan.seg_len} regs{plan.max_registers}")
             r["auto"] = plan == auto
             rows.append(r)
             print(json.dumps(r), flush=True)

@@ -22,7 +22,6 @@ import torch
 import triton
 
 from . import triton_kernels as K
-from .bidirectional_direct import _bidirectional_direct_kernel
 
 _IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_N = 64
@@ -45,9 +44,6 @@ class ScanPlan:
     steps_per_group: int  # T: loads of T steps are issued together, T steps unrolled
     seg_len: int  # == L for "direct"
     max_registers: int | None = None  # ptxas cap (maxnreg): more resident warps, maybe spills
-    # bidirectional, direct scheme: walk both directions in one loop (bidirectional_direct.py)
-    # instead of the backward pass, then the forward pass, in each program
-    interleave: bool = False
 
     def n_seg(self, L: int) -> int:
         return max(1, triton.cdiv(L, self.seg_len))
@@ -272,10 +268,7 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
                  **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
-        if plan.interleave:
-            _bidirectional_direct_kernel[(grid_d, batch)](*args, **flags)
-        else:
-            K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
+        K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
     else:
         K._bidirectional_scan_kernel[(grid_d, batch, 2 * n_seg)](*args, PASS=1, **flags)
         _carry(state, dtsum, A, A_b, dim, N, n_seg, ndir=2, reverse=False)

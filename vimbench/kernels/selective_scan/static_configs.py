@@ -20,7 +20,6 @@ def _scan_tile(constexprs: dict) -> int:
 ELEMENTS_PER_ITERATION = {
     "_selective_scan_kernel": _scan_tile,
     "_bidirectional_scan_kernel": _scan_tile,
-    "_bidirectional_direct_kernel": lambda c: 2 * _scan_tile(c),  # both directions per iteration
     "_carry_kernel": lambda c: c["BLOCK_F"] * c["NSEG_P"],  # no loop: one program's (segment, column) tile
 }
 

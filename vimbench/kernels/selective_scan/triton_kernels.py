@@ -24,8 +24,8 @@ Two schemes (chosen per shape by `fused.plan_scan`):
 
 The bidirectional op runs the backward direction first and writes `y_b * silu(z) / 2`,
 then the forward direction in the same program adds `y_f * silu(z) / 2` to it; no flipped
-copy and no ungated y is ever written.  (`bidirectional_direct.py` walks both directions
-in one loop instead; measured slower, kept as an option.)
+copy and no ungated y is ever written.  (Walking both directions in one loop was tried
+at commit a4bfabe and measured slower: NOTES.md.)
 
 Memory traffic of one direction (minimum): read u, delta, z and write y (4 x batch*dim*L
 elements) and read B, C (2 x batch*N*L).
