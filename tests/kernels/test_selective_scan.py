@@ -47,8 +47,8 @@ def make_inputs(batch, dim, L, N, dtype, layout="bld", delta_scale=0.5, delta_sh
                 R=None):
     """Inputs as the Vim model produces them: u, delta, z are (batch, L, dim) memory seen as
     (batch, dim, L) ("bld"; "bdl" = contiguous (batch, dim, L)); B and C are slices of one
-    (batch, L, R + 2N) projection, seen as (batch, N, L); an even R (random by default)
-    lets bf16 B/C take the paired-load path."""
+    (batch, L, R + 2N) projection, seen as (batch, N, L), and so is dt_low (its first R
+    columns, seen as (batch, R, L)), the low-rank factor of delta = W @ dt_low."""
 
     def seq(scale=1.0, shift=0.0):
         if layout == "bld":
@@ -67,6 +67,8 @@ def make_inputs(batch, dim, L, N, dtype, layout="bld", delta_scale=0.5, delta_sh
         D=torch.randn(dim),
         z=seq(),
         delta_bias=torch.randn(dim) * 0.3,
+        dt_low=proj[:, :, :R].transpose(1, 2),
+        W=torch.randn(dim, R) * (delta_scale / math.sqrt(R)),  # W @ dt_low ~ delta's scale
     )
     return {k: v.to(device) for k, v in inputs.items()}
 
@@ -180,6 +182,31 @@ def test_scan_extreme_delta_stays_finite(scheme):
     assert_close(f"extreme-delta-{scheme}", ref, out, 1e-5)
 
 
+@pytest.mark.parametrize("R", [1, 3, 12], ids=lambda r: f"R{r}")
+@pytest.mark.parametrize("scheme", ["direct", "chunked"])
+@pytest.mark.parametrize("dtype_name", ["fp32", "bf16"])
+def test_scan_low_rank_delta(dtype_name, scheme, R):
+    """delta given as dt_low (batch, R, L) + delta_proj_weight (dim, R): the kernel forms
+    delta = W @ dt_low per step (Vim's dt_proj fused); checked against the float64
+    reference, which forms it with an einsum, and against the reference on the explicit
+    delta (the identity the mixer relies on: F.linear(dt_low, W) as the delta)."""
+    dtype = DTYPES[dtype_name]
+    inp = make_inputs(2, 5, 29, 16 if scheme == "direct" else 4, dtype, R=R)
+    kw = dict(D=inp["D"], z=inp["z"], delta_bias=inp["delta_bias"], delta_softplus=True,
+              reverse=scheme == "chunked")
+    out = selective_scan_fn(inp["u"], inp["dt_low"], inp["A"], inp["B"], inp["C"], **kw,
+                            delta_proj_weight=inp["W"], scheme=scheme, seg_len=SEG)
+    f64 = {k: _f64(v) for k, v in inp.items()}
+    kw64 = {k: _f64(v) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+    ref = selective_scan_ref(f64["u"], f64["dt_low"], f64["A"], f64["B"], f64["C"], **kw64,
+                             delta_proj_weight=f64["W"])
+    explicit = torch.nn.functional.linear(f64["dt_low"].transpose(1, 2), f64["W"]).transpose(1, 2)
+    ref_explicit = selective_scan_ref(f64["u"], explicit, f64["A"], f64["B"], f64["C"], **kw64)
+    torch.testing.assert_close(ref, ref_explicit, rtol=1e-12, atol=1e-12)
+    assert out.dtype == dtype and out.shape == (2, 5, 29)
+    assert_close(f"lowrank-R{R}-{dtype_name}-{scheme}", ref, out, TOL[dtype_name])
+
+
 def _bidir_inputs(batch, dim, L, N, dtype, with_skip=True):
     f, b = make_inputs(batch, dim, L, N, dtype), make_inputs(batch, dim, L, N, dtype)
     args = [f["u"], f["delta"], f["A"], f["B"], f["C"], f["D"] if with_skip else None,
@@ -200,6 +227,26 @@ def test_bidirectional_matches_reference(dtype_name, scheme, L):
     ref = bidirectional_scan_ref(*(_f64(a) for a in args), delta_softplus=True)
     assert out.dtype == DTYPES[dtype_name] and out.shape == (2, 5, L)
     assert_close(f"bidir-B2-D5-L{L}-N4-{dtype_name}-{scheme}", ref, out, TOL[dtype_name])
+
+
+@pytest.mark.parametrize("L", [2, 17], ids=lambda L: f"L{L}")
+@pytest.mark.parametrize("scheme", ["direct", "chunked"])
+def test_bidirectional_low_rank_delta(scheme, L):
+    """Both directions with their own dt_low and delta_proj_weight (the Vim mixer's call)."""
+    R = 12
+    f = make_inputs(2, 5, L, 16, torch.bfloat16, R=R)
+    b = make_inputs(2, 5, L, 16, torch.bfloat16, R=R)
+    args = [f["u"], f["dt_low"], f["A"], f["B"], f["C"], f["D"], f["delta_bias"],
+            b["u"], b["dt_low"], b["A"], b["B"], b["C"], b["D"], b["delta_bias"], f["z"]]
+    out = bidirectional_scan_fn(*args, delta_softplus=True, delta_proj_weight=f["W"],
+                                delta_proj_weight_b=b["W"], scheme=scheme, seg_len=SEG)
+    ref = bidirectional_scan_ref(*(_f64(a) for a in args), delta_softplus=True,
+                                 delta_proj_weight=_f64(f["W"]), delta_proj_weight_b=_f64(b["W"]))
+    assert_close(f"bidir-lowrank-L{L}-{scheme}", ref, out, TOL["bf16"])
+    with pytest.raises(ValueError, match="both directions or neither"):
+        bidirectional_scan_fn(*args, delta_proj_weight=f["W"])
+    with pytest.raises(ValueError, match="delta_proj_weight_b must have the shape"):
+        bidirectional_scan_fn(*args, delta_proj_weight=f["W"], delta_proj_weight_b=b["W"][:, :3])
 
 
 def test_bidirectional_without_skip_and_fp16():
@@ -276,6 +323,25 @@ def test_bad_input_raises_value_error(mutate, match):
     mutate(kw)
     with pytest.raises(ValueError, match=match):
         selective_scan_fn(kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"], kw["delta_bias"])
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda k: k.update(W=k["W"][:3]), r"delta_proj_weight must have shape \(dim=4, R\)"),
+        (lambda k: k.update(W=torch.zeros(4, 0, device=DEVICE), dt_low=k["dt_low"][:, :0]), "rank R=0"),
+        (lambda k: k.update(W=torch.zeros(4, 65, device=DEVICE), dt_low=torch.zeros(1, 65, 6, device=DEVICE)),
+         "rank R=65"),
+        (lambda k: k.update(dt_low=k["delta"]), r"delta \(dt_low, as delta_proj_weight is given\) must have shape"),
+        (lambda k: k.update(W=k["W"].int()), "delta_proj_weight has dtype"),
+    ],
+    ids=["W-shape", "R-0", "R-65", "delta-not-low-rank", "W-int"],
+)
+def test_bad_low_rank_delta_raises_value_error(mutate, match):
+    kw = make_inputs(1, 4, 6, 16, torch.float32, R=3)
+    mutate(kw)
+    with pytest.raises(ValueError, match=match):
+        selective_scan_fn(kw["u"], kw["dt_low"], kw["A"], kw["B"], kw["C"], delta_proj_weight=kw["W"])
 
 
 def test_cpu_tensors_without_interpreter_raise(monkeypatch):

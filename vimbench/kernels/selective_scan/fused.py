@@ -7,6 +7,9 @@ fast layout and is never copied):
     A           : (dim, N)          fp32, N in 1..64
     B, C        : (batch, N, L)     fp32 | fp16 | bf16
     D, delta_bias : (dim,)          floating (read as fp32)
+With `delta_proj_weight` W (dim, R) (floating, read as fp32; R in 1..64), `delta` is the
+low-rank dt_low (batch, R, L) instead, and the kernel forms delta = W @ dt_low per step:
+the (batch, dim, L) delta of Vim's dt_proj is never written to memory.
 The output has u's dtype and u's memory layout; the state is fp32.  The kernels and the
 choice between the direct and the chunked scheme are in `triton_kernels.py`; the exact
 reference is `reference.py`.
@@ -25,6 +28,7 @@ from . import triton_kernels as K
 
 _IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_N = 64
+MAX_DT_RANK = 64
 MAX_SEGMENTS = 256  # the carry kernel holds every segment of a column in registers
 
 
@@ -111,7 +115,7 @@ def _check_tensor(name, x, shape, dtypes, device):
         raise ValueError(f"{name} is on {x.device} but u is on {device}; all inputs must share a device")
 
 
-def _check_common(u, delta, A, B, C, D, z, delta_bias, suffix=""):
+def _check_common(u, delta, A, B, C, D, z, delta_bias, suffix="", delta_proj_weight=None):
     if not isinstance(u, torch.Tensor) or u.dim() != 3:
         raise ValueError(f"u{suffix} must be a 3-d tensor (batch, dim, L), got "
                          f"{getattr(u, 'shape', type(u).__name__)}")
@@ -128,10 +132,21 @@ def _check_common(u, delta, A, B, C, D, z, delta_bias, suffix=""):
     if not 1 <= N <= MAX_N:
         raise ValueError(f"A{suffix} has N={N} states; supported: 1..{MAX_N}")
     _check_tensor(f"A{suffix}", A, (dim, N), (torch.float32,), device)
-    _check_tensor(f"delta{suffix}", delta, (batch, dim, L), (u.dtype,), device)
+    floats = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+    if delta_proj_weight is None:
+        _check_tensor(f"delta{suffix}", delta, (batch, dim, L), (u.dtype,), device)
+    else:
+        W = delta_proj_weight
+        if not isinstance(W, torch.Tensor) or W.dim() != 2 or W.shape[0] != dim:
+            raise ValueError(f"delta_proj_weight{suffix} must have shape (dim={dim}, R), got "
+                             f"{getattr(W, 'shape', type(W).__name__)}")
+        if not 1 <= W.shape[1] <= MAX_DT_RANK:
+            raise ValueError(f"delta_proj_weight{suffix} has rank R={W.shape[1]}; supported: 1..{MAX_DT_RANK}")
+        _check_tensor(f"delta_proj_weight{suffix}", W, (dim, W.shape[1]), floats, device)
+        _check_tensor(f"delta{suffix} (dt_low, as delta_proj_weight{suffix} is given)", delta,
+                      (batch, W.shape[1], L), (u.dtype,), device)
     _check_tensor(f"B{suffix}", B, (batch, N, L), _IO_DTYPES, device)
     _check_tensor(f"C{suffix}", C, (batch, N, L), _IO_DTYPES, device)
-    floats = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
     if D is not None:
         _check_tensor(f"D{suffix}", D, (dim,), floats, device)
     if delta_bias is not None:
@@ -156,11 +171,22 @@ def _empty_like_layout(u: torch.Tensor) -> torch.Tensor:
     return torch.empty(batch, dim, L, dtype=u.dtype, device=u.device)
 
 
-def _tile_flags(N: int, T: int) -> dict:
-    """B/C are read as [T, NP] tiles (NP: N rounded up to a power of two) and split into
-    scalars in log2(T * NP) rounds (see triton_kernels._scalars)."""
+def _tile_flags(N: int, T: int, dt_rank: int = 0) -> dict:
+    """B/C (and a low-rank dt_low, DT_RANK > 0) are read as [T, NP] tiles (NP: N rounded up
+    to a power of two) and split into scalars in log2(T * NP) rounds (see
+    triton_kernels._scalars)."""
     NP = triton.next_power_of_2(N)
-    return dict(N=N, NP=NP, LOG_TNP=(T * NP).bit_length() - 1)
+    RP = triton.next_power_of_2(max(dt_rank, 1))
+    return dict(N=N, NP=NP, LOG_TNP=(T * NP).bit_length() - 1,
+                DT_RANK=dt_rank, RP=RP, LOG_TRP=(T * RP).bit_length() - 1)
+
+
+def _weight_args(W, placeholder):
+    """(pointer, stride over channels, stride over r) of a delta_proj_weight, as fp32."""
+    if W is None:
+        return placeholder, 0, 0
+    W = W.to(torch.float32)
+    return W, W.stride(0), W.stride(1)
 
 
 def _launch_options(plan: ScanPlan) -> dict:
@@ -181,15 +207,16 @@ def _strides3(x):
 # ---------------------------------------------------------------- public functions
 
 def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                      return_last_state=False, reverse=False, *, scheme="auto", seg_len=None,
-                      plan: ScanPlan | None = None):
+                      return_last_state=False, reverse=False, *, delta_proj_weight=None,
+                      scheme="auto", seg_len=None, plan: ScanPlan | None = None):
     """Selective scan with mamba_ssm's `selective_scan_fn` semantics (see reference.py),
-    plus `reverse=True` to scan from t = L-1 down to 0.  Returns `out` or
+    plus `reverse=True` to scan from t = L-1 down to 0, and `delta_proj_weight` (dim, R)
+    to pass delta as its low-rank factor dt_low (batch, R, L).  Returns `out` or
     `(out, last_state)` with last_state (batch, dim, N) fp32.  `scheme` / `seg_len`
     override the per-shape plan (tests use them to force the chunked path); `plan`
     replaces it entirely (the benchmark's tuning sweep)."""
-    batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias)
-    _check_no_grad(u, delta, A, B, C, D, z, delta_bias)
+    batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias, delta_proj_weight=delta_proj_weight)
+    _check_no_grad(u, delta, A, B, C, D, z, delta_bias, delta_proj_weight)
     out = _empty_like_layout(u)
     plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
     n_seg = plan.n_seg(L)
@@ -201,13 +228,15 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
         return (out, state[:, 0, 0, :N].transpose(1, 2).contiguous()) if return_last_state else out
     dtsum = torch.empty(batch, 1, n_seg, dim, dtype=torch.float32, device=u.device)
     zz = z if z is not None else u
+    W, s_Wd, s_Wr = _weight_args(delta_proj_weight, A)
     args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A,
-            zz, out, state, dtsum, L, dim, plan.seg_len, n_seg,
+            W, zz, out, state, dtsum, L, dim, plan.seg_len, n_seg,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1),
-            *_strides3(B), *_strides3(C), *_strides3(zz), *_strides3(out))
+            *_strides3(B), *_strides3(C), s_Wd, s_Wr, *_strides3(zz), *_strides3(out))
+    dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
                  SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, EVEN_D=dim % plan.block_d == 0,
-                 **_tile_flags(N, plan.steps_per_group),
+                 **_tile_flags(N, plan.steps_per_group, dt_rank),
                  T=plan.steps_per_group, FAST_EXP=not _interpreting(), **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
@@ -227,17 +256,24 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
 
 def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
                           u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b,
-                          z, delta_softplus=True, *, scheme="auto", seg_len=None,
-                          plan: ScanPlan | None = None):
+                          z, delta_softplus=True, *, delta_proj_weight=None, delta_proj_weight_b=None,
+                          scheme="auto", seg_len=None, plan: ScanPlan | None = None):
     """The Vim v2 scan pair `(y_fwd + y_bwd) / 2 * silu(z)` in one pass over memory (same
     semantics as `reference.bidirectional_scan_ref`).  The backward direction (suffix
     `_b`) takes its tensors in the original token order and scans t = L-1..0; nothing is
     flipped and no ungated output is written.  D / delta_bias (either direction) may be
-    None.  Output in u's dtype and layout."""
-    batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias)
+    None.  With delta_proj_weight / delta_proj_weight_b (both or neither), delta and
+    delta_b are the low-rank dt_low factors (batch, R, L).  Output in u's dtype and layout."""
+    batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias, delta_proj_weight=delta_proj_weight)
     if z is None:
         raise ValueError("z is required: the bidirectional scan fuses the silu(z) gate")
-    _check_common(u_b, delta_b, A_b, B_b, C_b, D_b, None, delta_bias_b, suffix="_b")
+    if (delta_proj_weight is None) != (delta_proj_weight_b is None):
+        raise ValueError("delta_proj_weight and delta_proj_weight_b must be given for both directions or neither")
+    if delta_proj_weight is not None and delta_proj_weight_b.shape != delta_proj_weight.shape:
+        raise ValueError(f"delta_proj_weight_b must have the shape of delta_proj_weight "
+                         f"{tuple(delta_proj_weight.shape)}, got {tuple(delta_proj_weight_b.shape)}")
+    _check_common(u_b, delta_b, A_b, B_b, C_b, D_b, None, delta_bias_b, suffix="_b",
+                  delta_proj_weight=delta_proj_weight_b)
     if tuple(u_b.shape) != tuple(u.shape) or u_b.dtype != u.dtype or u_b.device != u.device:
         raise ValueError(f"u_b must match u in shape, dtype and device: u {tuple(u.shape)} {u.dtype} "
                          f"{u.device}, u_b {tuple(u_b.shape)} {u_b.dtype} {u_b.device}")
@@ -245,7 +281,8 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
         raise ValueError(f"A_b has N={A_b.shape[1]} states but A has N={N}; both directions need the same N")
     if (D is None) != (D_b is None) or (delta_bias is None) != (delta_bias_b is None):
         raise ValueError("D/D_b and delta_bias/delta_bias_b must be given for both directions or neither")
-    _check_no_grad(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z)
+    _check_no_grad(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z,
+                   delta_proj_weight, delta_proj_weight_b)
     out = _empty_like_layout(u)
     if L == 0 or batch == 0 or dim == 0:
         return out
@@ -255,16 +292,20 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
     dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
     D, D_b = _fp32_or_none(D), _fp32_or_none(D_b)
     delta_bias, delta_bias_b = _fp32_or_none(delta_bias), _fp32_or_none(delta_bias_b)
-    args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A,
+    W, s_Wd, s_Wr = _weight_args(delta_proj_weight, A)
+    W1, s_W1d, s_W1r = _weight_args(delta_proj_weight_b, A)
+    args = (u, delta, A, B, C, D if D is not None else A, delta_bias if delta_bias is not None else A, W,
             u_b, delta_b, A_b, B_b, C_b, D_b if D_b is not None else A,
-            delta_bias_b if delta_bias_b is not None else A,
+            delta_bias_b if delta_bias_b is not None else A, W1,
             z, out, state, dtsum, L, dim, plan.seg_len, n_seg,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B), *_strides3(C),
+            s_Wd, s_Wr,
             *_strides3(u_b), *_strides3(delta_b), A_b.stride(0), A_b.stride(1),
-            *_strides3(B_b), *_strides3(C_b), *_strides3(z), *_strides3(out))
+            *_strides3(B_b), *_strides3(C_b), s_W1d, s_W1r, *_strides3(z), *_strides3(out))
+    dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  BLOCK_D=plan.block_d, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
-                 EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group),
+                 EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group, dt_rank),
                  **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":

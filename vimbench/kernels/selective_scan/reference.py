@@ -15,7 +15,9 @@ Per batch b, channel d, state n, time t:
     y[t]    = sum_n C[t,n] * h[t,n] + D[d] * u[t]
     out[t]  = y[t] * silu(z[t])
 With reverse=True time runs from L-1 down to 0 (the state enters at the end), which is
-the backward direction of Vim without flipping any tensor.
+the backward direction of Vim without flipping any tensor.  With a `delta_proj_weight` W
+(dim, R), `delta` is the low-rank dt_low (batch, R, L) and delta[b, d, t] =
+sum_r W[d, r] dt_low[b, r, t] (Vim's dt_proj without its bias, which is delta_bias).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def selective_scan_ref(
     reverse: bool = False,
     compute_dtype: torch.dtype | None = None,
     out_dtype: torch.dtype | None = None,
+    delta_proj_weight: torch.Tensor | None = None,
 ):
     """Reference selective scan. Output in u's dtype; arithmetic in `compute_dtype`
     (default: float64 if u is float64, else float32 - the state is never kept in 16 bits).
@@ -50,6 +53,8 @@ def selective_scan_ref(
         compute_dtype = torch.float64 if u.dtype == torch.float64 else torch.float32
     u = u.to(compute_dtype)
     delta = delta.to(compute_dtype)
+    if delta_proj_weight is not None:
+        delta = torch.einsum("dr,brl->bdl", delta_proj_weight.to(compute_dtype), delta)
     A = A.to(compute_dtype)
     B = B.to(compute_dtype)
     C = C.to(compute_dtype)
@@ -85,6 +90,8 @@ def bidirectional_scan_ref(
     z,
     delta_softplus: bool = True,
     compute_dtype: torch.dtype | None = None,
+    delta_proj_weight: torch.Tensor | None = None,
+    delta_proj_weight_b: torch.Tensor | None = None,
 ):
     """The Vim "bimamba v2" scan pair: `(y_fwd + y_bwd) / 2 * silu(z)`.
 
@@ -92,12 +99,14 @@ def bidirectional_scan_ref(
     backward direction has its own parameters (suffix `_b`), all given in the ORIGINAL
     token order, and scans t = L-1..0.  This equals the official
     `y_f + flip(y_b(flip(x)))` formulation without materialising any flipped copy.
-    Every tensor has the shape documented in the module docstring; z is shared.
+    Every tensor has the shape documented in the module docstring; z is shared;
+    delta_proj_weight / delta_proj_weight_b make delta / delta_b low-rank (see above).
     """
     cd = compute_dtype or (torch.float64 if u.dtype == torch.float64 else torch.float32)
     common = dict(delta_softplus=delta_softplus, compute_dtype=cd, out_dtype=cd)
-    y_f = selective_scan_ref(u, delta, A, B, C, D=D, delta_bias=delta_bias, **common)
-    y_b = selective_scan_ref(u_b, delta_b, A_b, B_b, C_b, D=D_b, delta_bias=delta_bias_b,
-                             reverse=True, **common)
+    y_f = selective_scan_ref(u, delta, A, B, C, D=D, delta_bias=delta_bias,
+                             delta_proj_weight=delta_proj_weight, **common)
+    y_b = selective_scan_ref(u_b, delta_b, A_b, B_b, C_b, D=D_b, delta_bias=delta_bias_b, reverse=True,
+                             delta_proj_weight=delta_proj_weight_b, **common)
     out = (y_f + y_b) * 0.5 * F.silu(z.to(cd))
     return out.to(u.dtype)

@@ -115,8 +115,8 @@ def _scalar(vals, e: tl.constexpr):
 
 @triton.jit
 def _load_rows(p_X, s_Xn, s_Xl_step, m_i, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
-               LOG_TNP: tl.constexpr, MASKED: tl.constexpr, scale):
-    """B or C for the T steps of a group: row i at p_X + i * s_Xl_step, as a flat
+               MASKED: tl.constexpr, scale):
+    """B, C or dt_low for the T steps of a group: row i at p_X + i * s_Xl_step, as a flat
     [T * NP] fp32 tile (element i * NP + n) spread over the lanes, scaled by `scale`.
     It is split into scalars (_scalars) only where the steps use it, so a prefetched
     tile costs a few registers, not T * NP."""
@@ -147,23 +147,27 @@ def _load_channels(p, m_d, ok, EVEN_D: tl.constexpr, MASKED: tl.constexpr):
 def _group_loads(
     p_u, p_dl, p_z, p_y, p_B, p_C,  # scalar pointers at the group's first step
     d_u, d_dl, d_z, d_y, d_B, d_C,  # pointer step from one time step to the next (signed)
-    offs, s_Bn, s_Cn, m_d, n_valid, c_scale, y_on,
+    offs, s_Bn, s_Cn, s_dlr, m_d, n_valid, c_scale, y_on,
     HAS_Z: tl.constexpr, LOAD_Y: tl.constexpr, LOAD_C: tl.constexpr,
-    N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+    N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, DT_RANK: tl.constexpr, RP: tl.constexpr,
     EVEN_D: tl.constexpr, MASKED: tl.constexpr,
 ):
     """Every load of one group of T steps.  MASKED: only the first n_valid steps exist
     (the tail); the others read nothing (zeros).  u/dt/z/y come as tuples of [BD] vectors;
-    B/C as flat tiles (see _load_rows); C is pre-multiplied by c_scale."""
+    B/C as flat tiles (see _load_rows); C is pre-multiplied by c_scale.  With DT_RANK > 0
+    the delta stream is the low-rank dt_low (R = DT_RANK values per step, r-stride s_dlr,
+    shared by all channels), loaded as a flat [T * RP] tile like B."""
     b_us = ()
     b_dls = ()
     b_zs = ()
     b_olds = ()
     o_u, o_dl, o_z, o_y = offs
+    m_i = tl.arange(0, T) < n_valid
     for i in tl.static_range(T):
         ok = i < n_valid
         b_us += (_load_channels(p_u + i * d_u + o_u, m_d, ok, EVEN_D, MASKED),)
-        b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED),)
+        if DT_RANK == 0:
+            b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED),)
         if HAS_Z:
             b_zs += (_load_channels(p_z + i * d_z + o_z, m_d, ok, EVEN_D, MASKED),)
         if LOAD_Y:
@@ -176,27 +180,37 @@ def _group_loads(
             else:
                 m_y = m_d & y_on
             b_olds += (tl.load(p_y + i * d_y + o_y, mask=m_y, other=0.0),)
-    m_i = tl.arange(0, T) < n_valid
-    b_Bs = _load_rows(p_B, s_Bn, d_B, m_i, N, NP, T, LOG_TNP, MASKED, 1.0)
+    if DT_RANK > 0:
+        b_dls = _load_rows(p_dl, s_dlr, d_dl, m_i, DT_RANK, RP, T, MASKED, 1.0)
+    b_Bs = _load_rows(p_B, s_Bn, d_B, m_i, N, NP, T, MASKED, 1.0)
     b_Cs = b_Bs
     if LOAD_C:
-        b_Cs = _load_rows(p_C, s_Cn, d_C, m_i, N, NP, T, LOG_TNP, MASKED, c_scale)
+        b_Cs = _load_rows(p_C, s_Cn, d_C, m_i, N, NP, T, MASKED, c_scale)
     return b_us, b_dls, b_zs, b_olds, b_Bs, b_Cs
 
 
 @triton.jit
 def _step(h, dt_sum, b_u, b_dl, b_z, b_old, b_Bs, b_Cs, i: tl.constexpr, ok,
-          b_A2, b_D, b_bias,
+          b_A2, b_D, b_bias, b_W,
           HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
           SOFTPLUS: tl.constexpr, Y_MODE: tl.constexpr, SUM_DT: tl.constexpr,
-          N: tl.constexpr, NP: tl.constexpr, LOG_TNP: tl.constexpr,
+          N: tl.constexpr, NP: tl.constexpr, DT_RANK: tl.constexpr, RP: tl.constexpr,
           FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
     """One time step of one direction: new state h (tuple of N [BD] vectors) and, unless
-    Y_MODE == 0, the output (C already carries the output scale, D its share of it)."""
+    Y_MODE == 0, the output (C already carries the output scale, D its share of it).
+    b_dl is this step's delta [BD], or with DT_RANK > 0 the group's dt_low scalars, from
+    which delta = W @ dt_low is formed here (W: DT_RANK [BD] vectors, fp32)."""
     b_u = b_u.to(tl.float32)
-    b_dt = b_dl.to(tl.float32)
-    if HAS_BIAS:
-        b_dt = b_dt + b_bias
+    if DT_RANK > 0:
+        b_dt = tl.zeros_like(b_u)
+        if HAS_BIAS:
+            b_dt = b_bias
+        for r in tl.static_range(DT_RANK):
+            b_dt += b_W[r] * _scalar(b_dl, i * RP + r)
+    else:
+        b_dt = b_dl.to(tl.float32)
+        if HAS_BIAS:
+            b_dt = b_dt + b_bias
     if SOFTPLUS:
         b_dt = _softplus(b_dt, FAST_EXP)
     if MASKED:
@@ -235,10 +249,11 @@ def _store_group(p_y, d_y, o_y, b_ys, m_d, n_valid, T: tl.constexpr, EVEN_D: tl.
 
 
 @triton.jit
-def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, n_valid,
+def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, b_W, n_valid,
                 HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
                 SOFTPLUS: tl.constexpr, Y_MODE: tl.constexpr, SUM_DT: tl.constexpr,
                 N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+                DT_RANK: tl.constexpr, RP: tl.constexpr, LOG_TRP: tl.constexpr,
                 FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
     """The T steps of one loaded group; returns the state, dt sum and T outputs."""
     b_us, b_dls, b_zs, b_olds, b_Bt, b_Ct = loads
@@ -246,6 +261,9 @@ def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, n_valid,
     b_Cs = b_Bs
     if Y_MODE != 0:
         b_Cs = _scalars(b_Ct, T * NP, LOG_TNP)
+    b_dl_low = b_Bs
+    if DT_RANK > 0:
+        b_dl_low = _scalars(b_dls, T * RP, LOG_TRP)
     b_ys = ()
     for i in tl.static_range(T):
         b_z = b_us[i]
@@ -254,10 +272,14 @@ def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, n_valid,
         b_old = b_us[i]
         if Y_MODE == 2:
             b_old = b_olds[i]
+        if DT_RANK > 0:
+            b_dl = b_dl_low
+        else:
+            b_dl = b_dls[i]
         h, dt_sum, b_y = _step(
-            h, dt_sum, b_us[i], b_dls[i], b_z, b_old, b_Bs, b_Cs, i, i < n_valid,
-            b_A2, b_D, b_bias, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, SUM_DT,
-            N, NP, LOG_TNP, FAST_EXP, MASKED)
+            h, dt_sum, b_us[i], b_dl, b_z, b_old, b_Bs, b_Cs, i, i < n_valid,
+            b_A2, b_D, b_bias, b_W, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, SUM_DT,
+            N, NP, DT_RANK, RP, FAST_EXP, MASKED)
         b_ys += (b_y,)
     return h, dt_sum, b_ys
 
@@ -268,14 +290,15 @@ def _scan_steps(
     p_u, p_dl, p_z, p_y, p_B, p_C,  # scalar pointers at step t_first
     d_u, d_dl, d_z, d_y, d_B, d_C,  # signed pointer step between consecutive steps
     offs,  # (u, delta, z, y) channel offsets, [BD] each: addresses are scalar + offset
-    s_Bn, s_Cn,
-    m_d, b_A2, b_D, b_bias, c_scale,
+    s_Bn, s_Cn, s_dlr,
+    m_d, b_A2, b_D, b_bias, b_W, c_scale,
     n_steps,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr,  # 0: no output (state pass), 1: store, 2: add to what is there
     SUM_DT: tl.constexpr,
     N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+    DT_RANK: tl.constexpr, RP: tl.constexpr, LOG_TRP: tl.constexpr,
     FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """Scan n_steps steps from the pointers' step (forward or backward: the sign of the
@@ -290,8 +313,8 @@ def _scan_steps(
     n_full = n_steps // T
     n_tail = n_steps - n_full * T
     nxt = _group_loads(
-        p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d,
-        tl.where(n_full > 0, T, 0), c_scale, True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP,
+        p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, s_dlr, m_d,
+        tl.where(n_full > 0, T, 0), c_scale, True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, DT_RANK, RP,
         EVEN_D, True)
     for g in range(n_full):
         cur = nxt
@@ -299,11 +322,11 @@ def _scan_steps(
         k = tl.where(g + 1 < n_full, T, 0)
         nxt = _group_loads(
             p_u + k * d_u, p_dl + k * d_dl, p_z + k * d_z, p_y + k * d_y, p_B + k * d_B,
-            p_C + k * d_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d, T, c_scale, True,
-            HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, False)
+            p_C + k * d_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, s_dlr, m_d, T, c_scale,
+            True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, DT_RANK, RP, EVEN_D, False)
         h, dt_sum, b_ys = _scan_group(
-            h, dt_sum, cur, b_A2, b_D, b_bias, T, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE,
-            SUM_DT, N, NP, T, LOG_TNP, FAST_EXP, False)
+            h, dt_sum, cur, b_A2, b_D, b_bias, b_W, T, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE,
+            SUM_DT, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, False)
         if Y_MODE != 0:
             _store_group(p_y, d_y, offs[3], b_ys, m_d, T, T, EVEN_D, False)
         p_u += T * d_u
@@ -314,11 +337,11 @@ def _scan_steps(
         p_C += T * d_C
     if n_tail > 0:
         tail = _group_loads(
-            p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, m_d,
-            n_tail, c_scale, True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, LOG_TNP, EVEN_D, True)
+            p_u, p_dl, p_z, p_y, p_B, p_C, d_u, d_dl, d_z, d_y, d_B, d_C, offs, s_Bn, s_Cn, s_dlr, m_d,
+            n_tail, c_scale, True, HAS_Z, LOAD_Y, LOAD_C, N, NP, T, DT_RANK, RP, EVEN_D, True)
         h, dt_sum, b_ys = _scan_group(
-            h, dt_sum, tail, b_A2, b_D, b_bias, n_tail, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS,
-            Y_MODE, SUM_DT, N, NP, T, LOG_TNP, FAST_EXP, True)
+            h, dt_sum, tail, b_A2, b_D, b_bias, b_W, n_tail, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS,
+            Y_MODE, SUM_DT, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, True)
         if Y_MODE != 0:
             _store_group(p_y, d_y, offs[3], b_ys, m_d, n_tail, T, EVEN_D, True)
     return h, dt_sum
@@ -327,17 +350,18 @@ def _scan_steps(
 @triton.jit
 def _scan_one_direction(
     i_b, i_d, i_seg, i_dir,
-    p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
+    p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_W, p_z, p_y, p_state, p_dtsum,
     L, dim, seg_len, n_seg,
     s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
-    s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+    s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl, s_Wd, s_Wr,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     y_scale,
     NDIR: tl.constexpr, REVERSE: tl.constexpr, PASS: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
     BLOCK_D: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
-    LOG_TNP: tl.constexpr, FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
+    LOG_TNP: tl.constexpr, DT_RANK: tl.constexpr, RP: tl.constexpr, LOG_TRP: tl.constexpr,
+    FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """One direction over segment i_seg (the whole sequence when n_seg == 1).
 
@@ -346,9 +370,14 @@ def _scan_one_direction(
     dtsum[b, dir, i_seg, d]; the carry kernel turns them into carried-in states:
     segment k starts from slot k (forward) or k + 1 (backward), and the final state is in
     slot n_seg (forward) or 0 (backward).  i_dir picks the buffer of this direction.
+    With DT_RANK > 0, p_dl is dt_low (batch, R, L), s_dld its r-stride, and the kernel
+    forms delta = W @ dt_low itself (W (dim, R) at p_W): no (batch, dim, L) delta exists.
     """
     offs_d = i_d * BLOCK_D + tl.arange(0, BLOCK_D)
     m_d = offs_d < dim
+    b_W = ()
+    for r in tl.static_range(DT_RANK):
+        b_W += (tl.load(p_W + offs_d * s_Wd + r * s_Wr, mask=m_d, other=0.0).to(tl.float32),)
     b_D = tl.zeros([BLOCK_D], dtype=tl.float32)
     b_bias = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_D:
@@ -396,8 +425,9 @@ def _scan_one_direction(
     h, dt_sum = _scan_steps(
         h, dt_sum, p_u, p_dl, p_z, p_y, p_B, p_C,
         sign * s_ul, sign * s_dll, sign * s_zl, sign * s_yl, sign * s_Bl, sign * s_Cl,
-        offs, s_Bn, s_Cn, m_d, b_A2, b_D, b_bias, y_scale, n_steps,
-        HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, PASS == 1, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
+        offs, s_Bn, s_Cn, s_dld, m_d, b_A2, b_D, b_bias, b_W, y_scale, n_steps,
+        HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, PASS == 1, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP,
+        FAST_EXP, EVEN_D)
 
     if PASS == 1:
         for n in tl.static_range(N):
@@ -410,16 +440,17 @@ def _scan_one_direction(
 
 @triton.jit
 def _selective_scan_kernel(
-    p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
+    p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_W, p_z, p_y, p_state, p_dtsum,
     L, dim, seg_len, n_seg,
     s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
-    s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+    s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl, s_Wd, s_Wr,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     REVERSE: tl.constexpr, PASS: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     Y_MODE: tl.constexpr, STORE_FINAL: tl.constexpr,
     BLOCK_D: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
-    LOG_TNP: tl.constexpr, FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
+    LOG_TNP: tl.constexpr, DT_RANK: tl.constexpr, RP: tl.constexpr, LOG_TRP: tl.constexpr,
+    FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """One direction. Grid: (dim blocks, batch, segments). PASS 0: whole sequence, writes
     y; PASS 1: segment end states; PASS 2: segment outputs from carried-in states."""
@@ -428,30 +459,31 @@ def _selective_scan_kernel(
     i_seg = tl.program_id(2)
     _scan_one_direction(
         i_b, i_d, i_seg, 0,
-        p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
+        p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_W, p_z, p_y, p_state, p_dtsum,
         L, dim, seg_len, n_seg,
         s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
-        s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+        s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl, s_Wd, s_Wr,
         s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
         1.0,
         1, REVERSE, PASS, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, STORE_FINAL,
-        BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
+        BLOCK_D, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, EVEN_D)
 
 
 @triton.jit
 def _bidirectional_scan_kernel(
-    p_u, p_dl, p_A, p_B, p_C, p_D, p_bias,
-    p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1,
+    p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_W,
+    p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_W1,
     p_z, p_y, p_state, p_dtsum,
     L, dim, seg_len, n_seg,
     s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
-    s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+    s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl, s_Wd, s_Wr,
     s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
-    s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
+    s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l, s_W1d, s_W1r,
     s_zb, s_zd, s_zl, s_yb, s_yd, s_yl,
     PASS: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     BLOCK_D: tl.constexpr, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
-    LOG_TNP: tl.constexpr, FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
+    LOG_TNP: tl.constexpr, DT_RANK: tl.constexpr, RP: tl.constexpr, LOG_TRP: tl.constexpr,
+    FAST_EXP: tl.constexpr, EVEN_D: tl.constexpr,
 ):
     """Both directions, `y = (y_fwd + y_bwd) / 2 * silu(z)`.  Grid (dim blocks, batch,
     segments), or (dim blocks, batch, 2 * segments) for PASS 1 (one direction each).
@@ -464,43 +496,43 @@ def _bidirectional_scan_kernel(
         if i_seg >= n_seg:
             _scan_one_direction(
                 i_b, i_d, i_seg - n_seg, 1,
-                p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_z, p_y, p_state, p_dtsum,
+                p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_W1, p_z, p_y, p_state, p_dtsum,
                 L, dim, seg_len, n_seg,
                 s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
-                s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
+                s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l, s_W1d, s_W1r,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, True, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
+                BLOCK_D, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, EVEN_D)
         else:
             _scan_one_direction(
                 i_b, i_d, i_seg, 0,
-                p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
+                p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_W, p_z, p_y, p_state, p_dtsum,
                 L, dim, seg_len, n_seg,
                 s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
-                s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+                s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl, s_Wd, s_Wr,
                 s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 1.0,
                 2, False, 1, False, HAS_D, HAS_BIAS, SOFTPLUS, 0, False,
-                BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
+                BLOCK_D, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, EVEN_D)
     else:
         _scan_one_direction(
             i_b, i_d, i_seg, 1,
-            p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_z, p_y, p_state, p_dtsum,
+            p_u1, p_dl1, p_A1, p_B1, p_C1, p_D1, p_bias1, p_W1, p_z, p_y, p_state, p_dtsum,
             L, dim, seg_len, n_seg,
             s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
-            s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l,
+            s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l, s_W1d, s_W1r,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, True, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 1, False,
-            BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
+            BLOCK_D, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, EVEN_D)
         tl.debug_barrier()
         _scan_one_direction(
             i_b, i_d, i_seg, 0,
-            p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_z, p_y, p_state, p_dtsum,
+            p_u, p_dl, p_A, p_B, p_C, p_D, p_bias, p_W, p_z, p_y, p_state, p_dtsum,
             L, dim, seg_len, n_seg,
             s_ub, s_ud, s_ul, s_dlb, s_dld, s_dll, s_Ad, s_An,
-            s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+            s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl, s_Wd, s_Wr,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
             2, False, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 2, False,
-            BLOCK_D, N, NP, T, LOG_TNP, FAST_EXP, EVEN_D)
+            BLOCK_D, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, EVEN_D)
 
 
 @triton.jit
