@@ -249,6 +249,25 @@ def test_bidirectional_low_rank_delta(scheme, L):
         bidirectional_scan_fn(*args, delta_proj_weight=f["W"], delta_proj_weight_b=b["W"][:, :3])
 
 
+@pytest.mark.parametrize("scheme", ["direct", "chunked"])
+def test_bidirectional_writes_into_given_out(scheme):
+    """out= a strided half of a wider buffer (the mixer's spent x half of in_proj's
+    output): every element written there, the other half untouched, same values."""
+    args = _bidir_inputs(2, 5, 11, 4, torch.float32)
+    buf = torch.full((2, 11, 10), float("nan"), device=DEVICE)
+    buf[..., 5:] = 7.0
+    out = buf[..., :5].transpose(1, 2)
+    got = bidirectional_scan_fn(*args, delta_softplus=True, out=out, scheme=scheme, seg_len=SEG)
+    assert got.data_ptr() == out.data_ptr()
+    ref = bidirectional_scan_ref(*(_f64(a) for a in args), delta_softplus=True)
+    assert_close(f"bidir-out-{scheme}", ref, got, TOL["fp32"])
+    assert torch.equal(buf[..., 5:], torch.full_like(buf[..., 5:], 7.0))
+    with pytest.raises(ValueError, match="out must have shape"):
+        bidirectional_scan_fn(*args, out=out[:, :3])
+    with pytest.raises(ValueError, match="out has dtype"):
+        bidirectional_scan_fn(*args, out=out.double())
+
+
 def test_bidirectional_without_skip_and_fp16():
     args = _bidir_inputs(1, 6, 20, 4, torch.float16, with_skip=False)
     out = bidirectional_scan_fn(*args, delta_softplus=True, scheme="chunked", seg_len=SEG)

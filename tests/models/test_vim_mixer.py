@@ -79,7 +79,8 @@ def test_zeroing_backward_branch_leaves_only_forward_half():
     # what is left is exactly half of the forward branch alone
     x, z = (h @ m.in_proj.weight.T).chunk(2, dim=-1)
     u = depthwise_conv1d_silu(x, m.conv1d.weight, m.conv1d.bias, anti_causal=False)
-    dt, b, c = m._ssm_inputs(u, m.x_proj, m.dt_proj)
+    dt_low, b, c = m._ssm_inputs(u, m.x_proj)
+    dt = dt_low @ m.dt_proj.weight.T
     y_f = selective_scan_ref(u.mT, dt.mT, -torch.exp(m.A_log), b.mT, c.mT, m.D, z=z.mT,
                              delta_bias=m.dt_proj.bias, delta_softplus=True)
     assert_close("forward half", (y_f.mT / 2) @ m.out_proj.weight.T, half, 1e-10)
@@ -143,3 +144,18 @@ def test_mamba_ssm_missing_is_a_clear_error(monkeypatch):
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="allowed: torch, triton, mamba_ssm"):
         BiMambaV2Mixer(16, scan_backend="cuda")
+
+
+def test_mixer_trains_with_autograd_and_reuses_x_only_without_it():
+    """Without autograd the scan writes into in_proj's spent x half (no extra output
+    tensor); with autograd it must not (the conv's backward reads x), and gradients flow."""
+    m = _mixer()
+    h = torch.randn(2, 9, 16, dtype=torch.float64)
+    with torch.no_grad():
+        want = m(h)
+    h.requires_grad_(True)
+    got = m(h)
+    got.square().sum().backward()
+    assert_close("grad-enabled forward", want, got.detach(), 1e-12)
+    assert h.grad is not None and torch.isfinite(h.grad).all() and h.grad.abs().sum() > 0
+    assert m.dt_proj.weight.grad is not None and m.dt_proj.weight.grad.abs().sum() > 0

@@ -23,7 +23,9 @@ TOKENS = {224: 197, 1248: 6085}  # patches + cls token
 
 @dataclass(frozen=True)
 class ScanCase:
-    direction: str  # "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn)
+    # "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn) | "bidirdt"
+    # (bidirectional_scan_fn with delta as dt_low + delta_proj_weight: the Vim mixer's call)
+    direction: str
     resolution: int
     batch: int
     dtype: str = "bfloat16"
@@ -48,6 +50,8 @@ class ScanCase:
         per_state_elems = self.batch * self.N * self.L
         if self.direction == "fwd":
             return size * (4 * per_channel_elems + 2 * per_state_elems)
+        if self.direction == "bidirdt":  # dt_low (R per token) instead of delta (E per token)
+            return size * (4 * per_channel_elems + 4 * per_state_elems + 2 * self.batch * self.dt_rank * self.L)
         return size * (6 * per_channel_elems + 4 * per_state_elems)
 
 
@@ -58,7 +62,7 @@ SCAN_CASES = tuple(
     for direction in ("fwd", "bidir")
     for resolution in (224, 1248)
     for batch in (1, 128)
-)
+) + (ScanCase("bidirdt", 1248, 128), ScanCase("bidirdt", 1248, 1))
 
 
 def case_by_name(name: str) -> ScanCase:
@@ -68,7 +72,7 @@ def case_by_name(name: str) -> ScanCase:
     raise KeyError(f"unknown scan case {name!r}; known: {', '.join(c.name for c in SCAN_CASES)}")
 
 
-def _direction(case: ScanCase, device, dtype, generator):
+def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
     b, L, E, N, R = case.batch, case.L, case.dim, case.N, case.dt_rank
     kw = dict(device=device, dtype=dtype)
     u = torch.randn(b, L, E, generator=generator, **kw).mul_(0.5)  # conv + SiLU output
@@ -82,6 +86,9 @@ def _direction(case: ScanCase, device, dtype, generator):
     D = torch.ones(E, device=device)
     B, C = x_dbl[..., R : R + N], x_dbl[..., R + N :]
     cl = lambda t: t.transpose(1, 2)  # noqa: E731  (batch, L, C) -> (batch, C, L) view
+    if low_rank_dt:  # dt_low: the first R columns of x_proj's output; dt_proj's weight, its init scale
+        W = (torch.rand(E, R, generator=generator, device=device) * 2 - 1) * R**-0.5
+        return (cl(u), cl(x_dbl[..., :R]), A, cl(B), cl(C), D, delta_bias), W
     return cl(u), cl(delta), A, cl(B), cl(C), D, delta_bias
 
 
@@ -93,6 +100,10 @@ def make_inputs(case: ScanCase, device="cuda", seed: int | None = None) -> tuple
         generator = torch.Generator(device=device).manual_seed(seed)
     xz = torch.randn(case.batch, case.L, 2 * case.dim, device=device, dtype=dtype, generator=generator)
     z = xz[..., case.dim :].transpose(1, 2)
+    if case.direction == "bidirdt":
+        forward, W = _direction(case, device, dtype, generator, low_rank_dt=True)
+        backward, W_b = _direction(case, device, dtype, generator, low_rank_dt=True)
+        return (*forward, *backward, z), dict(delta_softplus=True, delta_proj_weight=W, delta_proj_weight_b=W_b)
     u, delta, A, B, C, D, bias = _direction(case, device, dtype, generator)
     if case.direction == "fwd":
         return (u, delta, A, B, C), dict(D=D, z=z, delta_bias=bias, delta_softplus=True)
@@ -104,15 +115,17 @@ def scan_function(direction: str):
     """The public kernel function of `direction`, from whatever vimbench is on sys.path."""
     import vimbench.kernels.selective_scan as package
 
-    names = {"fwd": "selective_scan_fn", "bidir": "bidirectional_scan_fn"}
+    names = {"fwd": "selective_scan_fn", "bidir": "bidirectional_scan_fn", "bidirdt": "bidirectional_scan_fn"}
     if direction not in names:
-        raise ValueError(f"direction must be 'fwd' or 'bidir', got {direction!r}")
+        raise ValueError(f"direction must be one of {', '.join(map(repr, names))}, got {direction!r}")
     if not hasattr(package, names[direction]):
         raise ImportError(f"{package.__file__} does not export {names[direction]}")
     return getattr(package, names[direction])
 
 
-AB_CASES = tuple(case.name for case in SCAN_CASES)  # what `vimbench compare --ab` times by default
+# what `vimbench compare --ab` times by default: the cases every revision's kernels support
+# (delta_proj_weight, hence "bidirdt", arrived later)
+AB_CASES = tuple(case.name for case in SCAN_CASES if case.direction != "bidirdt")
 
 
 def ab_callable(name: str, device: str = "cuda"):

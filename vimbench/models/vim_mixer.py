@@ -19,6 +19,11 @@ So this module runs the anti-causal conv and hands both directions, in original 
 one `bidirectional_scan` call (`(y_f + y_b) / 2 * silu(z)`).  The `mamba_ssm` backend keeps
 the official flip-based route so that its kernels run exactly as in the official code.
 
+Memory (inference): dt_proj is applied inside the scan (`delta_proj_weight`: the scan gets
+dt_low, R values a token, and forms dt = W @ dt_low itself), so no (batch, L, E) dt tensor
+exists, and the scan writes its output into the x half of in_proj's output, which nothing
+reads once the convolutions have run.
+
 Layout: every projection is computed on (batch, L, channels) tensors, the natural output
 of a Linear layer; the scan receives (batch, channels, L) *views* of them (strided, no
 transpose copies).
@@ -138,13 +143,13 @@ class BiMambaV2Mixer(nn.Module):
             y = self._mixed_flip_free(x, z)
         return self.out_proj(y)
 
-    def _ssm_inputs(self, u: torch.Tensor, x_proj: nn.Linear, dt_proj: nn.Linear):
-        """u (batch, L, E) -> dt_raw (batch, L, E) and B, C (batch, L, N) views.
+    def _ssm_inputs(self, u: torch.Tensor, x_proj: nn.Linear):
+        """u (batch, L, E) -> dt_low (batch, L, R) and B, C (batch, L, N), views of x_proj(u).
 
-        The dt_proj bias is not added here: the scan adds it as delta_bias (in fp32)."""
+        dt = dt_proj(dt_low) is left to the caller: the flip-free scans form it inside
+        (delta_proj_weight), and the scan adds the dt_proj bias as delta_bias (in fp32)."""
         x_dbl = F.linear(u, x_proj.weight)  # (batch, L, R + 2N)
-        dt_low, b, c = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return F.linear(dt_low, dt_proj.weight), b, c
+        return x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
 
     def _mixed_flip_free(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(y_f + y_b) / 2 * silu(z) as (batch, L, E), both directions in original order."""
@@ -154,18 +159,22 @@ class BiMambaV2Mixer(nn.Module):
         else:
             u_f = depthwise_conv1d_silu(x, self.conv1d.weight, self.conv1d.bias, anti_causal=False)
             u_b = depthwise_conv1d_silu(x, self.conv1d_b.weight, self.conv1d_b.bias, anti_causal=True)
-        dt_f, b_f, c_f = self._ssm_inputs(u_f, self.x_proj, self.dt_proj)
-        dt_b, b_b, c_b = self._ssm_inputs(u_b, self.x_proj_b, self.dt_proj_b)
+        dtl_f, b_f, c_f = self._ssm_inputs(u_f, self.x_proj)
+        dtl_b, b_b, c_b = self._ssm_inputs(u_b, self.x_proj_b)
 
         def cl(t):  # (batch, L, C) -> (batch, C, L) view, as the scan interface wants
             return t.transpose(1, 2)
 
         y = self._bidirectional_scan(
-            cl(u_f), cl(dt_f), -torch.exp(at_least_fp32(self.A_log)), cl(b_f), cl(c_f),
+            cl(u_f), cl(dtl_f), -torch.exp(at_least_fp32(self.A_log)), cl(b_f), cl(c_f),
             at_least_fp32(self.D), at_least_fp32(self.dt_proj.bias),
-            cl(u_b), cl(dt_b), -torch.exp(at_least_fp32(self.A_b_log)), cl(b_b), cl(c_b),
+            cl(u_b), cl(dtl_b), -torch.exp(at_least_fp32(self.A_b_log)), cl(b_b), cl(c_b),
             at_least_fp32(self.D_b), at_least_fp32(self.dt_proj_b.bias),
             cl(z), delta_softplus=True,
+            delta_proj_weight=self.dt_proj.weight, delta_proj_weight_b=self.dt_proj_b.weight,
+            # x is spent once the convolutions have read it: without autograd (which would
+            # keep x for the conv's backward) its memory takes y
+            out=None if torch.is_grad_enabled() else cl(x),
         )  # (batch, E, L)
         return cl(y)
 
@@ -181,7 +190,8 @@ class BiMambaV2Mixer(nn.Module):
 
     def _mamba_ssm_direction(self, x_cf, z_cf, conv, x_proj, dt_proj, a_log, d):
         u = self._causal_conv1d_fn(x_cf, conv.weight.squeeze(1), conv.bias, activation="silu")
-        dt, b, c = self._ssm_inputs(u.transpose(1, 2), x_proj, dt_proj)
+        dt_low, b, c = self._ssm_inputs(u.transpose(1, 2), x_proj)
+        dt = F.linear(dt_low, dt_proj.weight)
         return self._selective_scan_fn(
             u, dt.transpose(1, 2).contiguous(), -torch.exp(at_least_fp32(a_log)),
             b.transpose(1, 2).contiguous(), c.transpose(1, 2).contiguous(), at_least_fp32(d),

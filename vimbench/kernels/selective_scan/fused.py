@@ -257,13 +257,15 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
 def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
                           u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b,
                           z, delta_softplus=True, *, delta_proj_weight=None, delta_proj_weight_b=None,
-                          scheme="auto", seg_len=None, plan: ScanPlan | None = None):
+                          out=None, scheme="auto", seg_len=None, plan: ScanPlan | None = None):
     """The Vim v2 scan pair `(y_fwd + y_bwd) / 2 * silu(z)` in one pass over memory (same
     semantics as `reference.bidirectional_scan_ref`).  The backward direction (suffix
     `_b`) takes its tensors in the original token order and scans t = L-1..0; nothing is
     flipped and no ungated output is written.  D / delta_bias (either direction) may be
     None.  With delta_proj_weight / delta_proj_weight_b (both or neither), delta and
-    delta_b are the low-rank dt_low factors (batch, R, L).  Output in u's dtype and layout."""
+    delta_b are the low-rank dt_low factors (batch, R, L).  Output in u's dtype and layout,
+    or written into `out` (batch, dim, L), any strides, e.g. a buffer whose contents are no
+    longer needed (it must not overlap an input)."""
     batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias, delta_proj_weight=delta_proj_weight)
     if z is None:
         raise ValueError("z is required: the bidirectional scan fuses the silu(z) gate")
@@ -283,7 +285,10 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
         raise ValueError("D/D_b and delta_bias/delta_bias_b must be given for both directions or neither")
     _check_no_grad(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z,
                    delta_proj_weight, delta_proj_weight_b)
-    out = _empty_like_layout(u)
+    if out is None:
+        out = _empty_like_layout(u)
+    else:
+        _check_tensor("out", out, (batch, dim, L), (u.dtype,), u.device)
     if L == 0 or batch == 0 or dim == 0:
         return out
     plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len, directions=2)

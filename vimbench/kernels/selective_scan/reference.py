@@ -92,6 +92,7 @@ def bidirectional_scan_ref(
     compute_dtype: torch.dtype | None = None,
     delta_proj_weight: torch.Tensor | None = None,
     delta_proj_weight_b: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
 ):
     """The Vim "bimamba v2" scan pair: `(y_fwd + y_bwd) / 2 * silu(z)`.
 
@@ -101,6 +102,7 @@ def bidirectional_scan_ref(
     `y_f + flip(y_b(flip(x)))` formulation without materialising any flipped copy.
     Every tensor has the shape documented in the module docstring; z is shared;
     delta_proj_weight / delta_proj_weight_b make delta / delta_b low-rank (see above).
+    `out` (batch, dim, L) receives the result when given (and is returned).
     """
     cd = compute_dtype or (torch.float64 if u.dtype == torch.float64 else torch.float32)
     common = dict(delta_softplus=delta_softplus, compute_dtype=cd, out_dtype=cd)
@@ -108,5 +110,5 @@ def bidirectional_scan_ref(
                              delta_proj_weight=delta_proj_weight, **common)
     y_b = selective_scan_ref(u_b, delta_b, A_b, B_b, C_b, D=D_b, delta_bias=delta_bias_b, reverse=True,
                              delta_proj_weight=delta_proj_weight_b, **common)
-    out = (y_f + y_b) * 0.5 * F.silu(z.to(cd))
-    return out.to(u.dtype)
+    y = ((y_f + y_b) * 0.5 * F.silu(z.to(cd))).to(u.dtype)
+    return y if out is None else out.copy_(y)

@@ -191,26 +191,16 @@ def _group_loads(
 
 @triton.jit
 def _step(h, dt_sum, b_u, b_dl, b_z, b_old, b_Bs, b_Cs, i: tl.constexpr, ok,
-          b_A2, b_D, b_bias, b_W,
+          b_A2, b_D, b_bias,
           HAS_Z: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr,
           SOFTPLUS: tl.constexpr, Y_MODE: tl.constexpr, SUM_DT: tl.constexpr,
-          N: tl.constexpr, NP: tl.constexpr, DT_RANK: tl.constexpr, RP: tl.constexpr,
-          FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
+          N: tl.constexpr, NP: tl.constexpr, FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
     """One time step of one direction: new state h (tuple of N [BD] vectors) and, unless
-    Y_MODE == 0, the output (C already carries the output scale, D its share of it).
-    b_dl is this step's delta [BD], or with DT_RANK > 0 the group's dt_low scalars, from
-    which delta = W @ dt_low is formed here (W: DT_RANK [BD] vectors, fp32)."""
+    Y_MODE == 0, the output (C already carries the output scale, D its share of it)."""
     b_u = b_u.to(tl.float32)
-    if DT_RANK > 0:
-        b_dt = tl.zeros_like(b_u)
-        if HAS_BIAS:
-            b_dt = b_bias
-        for r in tl.static_range(DT_RANK):
-            b_dt += b_W[r] * _scalar(b_dl, i * RP + r)
-    else:
-        b_dt = b_dl.to(tl.float32)
-        if HAS_BIAS:
-            b_dt = b_dt + b_bias
+    b_dt = b_dl.to(tl.float32)
+    if HAS_BIAS:
+        b_dt = b_dt + b_bias
     if SOFTPLUS:
         b_dt = _softplus(b_dt, FAST_EXP)
     if MASKED:
@@ -236,6 +226,24 @@ def _step(h, dt_sum, b_u, b_dl, b_z, b_old, b_Bs, b_Cs, i: tl.constexpr, ok,
 
 
 @triton.jit
+def _low_rank_deltas(b_tile, b_W, b_bias, HAS_BIAS: tl.constexpr, T: tl.constexpr,
+                     DT_RANK: tl.constexpr, RP: tl.constexpr, LOG_TRP: tl.constexpr):
+    """The T deltas (fp32 [BD] vectors, bias included) of a group from its dt_low tile
+    [T * RP]: delta_i = bias + sum_r W[r] * dt_low[i, r], DT_RANK FMAs per channel-step
+    instead of a (batch, dim, L) tensor written by dt_proj and read back here."""
+    b_low = _scalars(b_tile, T * RP, LOG_TRP)
+    b_dts = ()
+    for i in tl.static_range(T):
+        b_dt = b_W[0] * _scalar(b_low, i * RP)
+        if HAS_BIAS:
+            b_dt += b_bias
+        for r in tl.static_range(1, DT_RANK):
+            b_dt += b_W[r] * _scalar(b_low, i * RP + r)
+        b_dts += (b_dt,)
+    return b_dts
+
+
+@triton.jit
 def _store_group(p_y, d_y, o_y, b_ys, m_d, n_valid, T: tl.constexpr, EVEN_D: tl.constexpr,
                  MASKED: tl.constexpr):
     for i in tl.static_range(T):
@@ -257,13 +265,13 @@ def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, b_W, n_valid,
                 FAST_EXP: tl.constexpr, MASKED: tl.constexpr):
     """The T steps of one loaded group; returns the state, dt sum and T outputs."""
     b_us, b_dls, b_zs, b_olds, b_Bt, b_Ct = loads
+    if DT_RANK > 0:
+        # the group's deltas first, so the dt_low scalars die before B and C are split
+        b_dls = _low_rank_deltas(b_dls, b_W, b_bias, HAS_BIAS, T, DT_RANK, RP, LOG_TRP)
     b_Bs = _scalars(b_Bt, T * NP, LOG_TNP)
     b_Cs = b_Bs
     if Y_MODE != 0:
         b_Cs = _scalars(b_Ct, T * NP, LOG_TNP)
-    b_dl_low = b_Bs
-    if DT_RANK > 0:
-        b_dl_low = _scalars(b_dls, T * RP, LOG_TRP)
     b_ys = ()
     for i in tl.static_range(T):
         b_z = b_us[i]
@@ -272,14 +280,10 @@ def _scan_group(h, dt_sum, loads, b_A2, b_D, b_bias, b_W, n_valid,
         b_old = b_us[i]
         if Y_MODE == 2:
             b_old = b_olds[i]
-        if DT_RANK > 0:
-            b_dl = b_dl_low
-        else:
-            b_dl = b_dls[i]
         h, dt_sum, b_y = _step(
-            h, dt_sum, b_us[i], b_dl, b_z, b_old, b_Bs, b_Cs, i, i < n_valid,
-            b_A2, b_D, b_bias, b_W, HAS_Z, HAS_D, HAS_BIAS, SOFTPLUS, Y_MODE, SUM_DT,
-            N, NP, DT_RANK, RP, FAST_EXP, MASKED)
+            h, dt_sum, b_us[i], b_dls[i], b_z, b_old, b_Bs, b_Cs, i, i < n_valid,
+            b_A2, b_D, b_bias, HAS_Z, HAS_D, HAS_BIAS and DT_RANK == 0, SOFTPLUS, Y_MODE, SUM_DT,
+            N, NP, FAST_EXP, MASKED)
         b_ys += (b_y,)
     return h, dt_sum, b_ys
 
