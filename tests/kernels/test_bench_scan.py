@@ -2,7 +2,7 @@
 
     pytest tests/kernels/test_bench_scan.py --benchmark-json=scan.json
 
-Stable ids `test_bench_scan[<model>-<res>-b<batch>-<dtype>-<fwd|bidir>]` for the
+Stable ids `test_bench_scan[<model>-<res>-b<batch>-<dtype>-<fwd|bidir|bidirdt>]` for the
 regression gate.  Each round runs one scan and synchronises, so the wall-clock time that
 pytest-benchmark records is the kernel time plus launch overhead; `extra_info` carries the
 CUDA-event median (ms), the effective GB/s (DESIGN.md minimum bytes) and its fraction of
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.gpu
 SHAPES = [
     "vim_tiny-1248-b128-bf16-fwd",
     "vim_tiny-1248-b128-bf16-bidir",
+    "vim_tiny-1248-b128-bf16-bidirdt",
     "vim_tiny-1248-b1-bf16-fwd",
     "vim_tiny-1248-b1-bf16-bidir",
     "vim_tiny-224-b128-bf16-bidir",

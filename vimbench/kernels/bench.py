@@ -12,6 +12,8 @@ For Vim-Ti/S/B scan shapes (dim = E = 384/768/1536, N = 16) at 224 (L = 197) and
 Effective bytes (DESIGN.md section 4, the minimum traffic):
     one direction:  e * batch * L * (4E + 2N)   read u, delta, z, write y; read B, C
     bidirectional:  e * batch * L * (6E + 4N)   read u, delta (x2), z, write y; B, C (x2)
+    bidirdt:        e * batch * L * (4E + 4N + 2R)  the same with delta given as dt_low (R
+                    per token, x2) and dt_proj's weight: the Vim mixer's call
 e = bytes per element of the I/O dtype.  Exponential floor: batch * L * E * N * ndir
 exponentials at the exp2 rate measured by `vimbench.profile.exp2_probe`.
 """
@@ -40,7 +42,7 @@ class ScanShape:
     resolution: int
     batch: int
     dtype: str  # "bf16" | "fp16" | "fp32"
-    direction: str  # "fwd" | "bidir"
+    direction: str  # "fwd" | "bidir" | "bidirdt" (bidir with delta = W @ dt_low formed inside)
 
     @property
     def dim(self) -> int:
@@ -56,7 +58,8 @@ class ScanShape:
 
     def min_bytes(self) -> int:
         e = {"bf16": 2, "fp16": 2, "fp32": 4}[self.dtype]
-        per_token = 4 * self.dim + 2 * D_STATE if self.direction == "fwd" else 6 * self.dim + 4 * D_STATE
+        per_token = {"fwd": 4 * self.dim + 2 * D_STATE, "bidir": 6 * self.dim + 4 * D_STATE,
+                     "bidirdt": 4 * self.dim + 4 * D_STATE + 2 * DT_RANK[self.model]}[self.direction]
         return e * self.batch * self.L * per_token
 
     def exponentials(self) -> int:
@@ -67,6 +70,7 @@ def default_shapes() -> list[ScanShape]:
     shapes = [ScanShape(m, r, b, "bf16", d) for m in MODELS for r in RESOLUTIONS for b in BATCHES
               for d in ("fwd", "bidir")]
     shapes += [ScanShape("vim_tiny", 1248, b, "fp32", "fwd") for b in (1, 128)]
+    shapes += [ScanShape("vim_tiny", 1248, b, "bf16", "bidirdt") for b in (1, 128)]
     return shapes
 
 
@@ -78,16 +82,18 @@ def parse_shape(name: str) -> ScanShape:
         shape.dim, shape.L  # noqa: B018  (validates model and resolution)
     except (ValueError, KeyError) as err:
         raise ValueError(f"bad shape name {name!r}: expected MODEL-RES-bBATCH-DTYPE-DIR with MODEL in "
-                         f"{list(MODELS)}, RES in {list(RESOLUTIONS)}, DIR fwd|bidir") from err
-    if dtype not in ("bf16", "fp16", "fp32") or direction not in ("fwd", "bidir"):
-        raise ValueError(f"bad shape name {name!r}: dtype bf16|fp16|fp32, direction fwd|bidir")
+                         f"{list(MODELS)}, RES in {list(RESOLUTIONS)}, DIR fwd|bidir|bidirdt") from err
+    if dtype not in ("bf16", "fp16", "fp32") or direction not in ("fwd", "bidir", "bidirdt"):
+        raise ValueError(f"bad shape name {name!r}: dtype bf16|fp16|fp32, direction fwd|bidir|bidirdt")
     return shape
 
 
 def make_inputs(shape: ScanShape, device="cuda", seed=0):
     """Scan inputs laid out as the Vim model produces them: u, delta, z are (batch, L, E)
     Linear/conv outputs seen as (batch, E, L); B, C are slices of the x_proj output
-    (batch, L, R + 2N); z is a strided half of the in_proj output (row stride 2E)."""
+    (batch, L, R + 2N); z is a strided half of the in_proj output (row stride 2E).
+    "bidirdt" passes each direction's dt_low (the first R columns of its x_proj output)
+    instead of delta, and appends the two dt_proj weights (E, R) to the tuple."""
     import torch
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[shape.dtype]
@@ -101,9 +107,13 @@ def make_inputs(shape: ScanShape, device="cuda", seed=0):
         proj = rnd(b, L, R + 2 * N)
         A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1) \
             * (0.5 + torch.rand(E, 1, generator=g, device=device))
-        return dict(u=rnd(b, L, E).transpose(1, 2), delta=rnd(b, L, E, scale=0.5, shift=-2.0).transpose(1, 2),
-                    A=A, B=proj[:, :, R:R + N].transpose(1, 2), C=proj[:, :, R + N:].transpose(1, 2),
-                    D=torch.ones(E, device=device), delta_bias=torch.rand(E, generator=g, device=device) * 0.5)
+        d = dict(u=rnd(b, L, E).transpose(1, 2), delta=rnd(b, L, E, scale=0.5, shift=-2.0).transpose(1, 2),
+                 A=A, B=proj[:, :, R:R + N].transpose(1, 2), C=proj[:, :, R + N:].transpose(1, 2),
+                 D=torch.ones(E, device=device), delta_bias=torch.rand(E, generator=g, device=device) * 0.5)
+        if shape.direction == "bidirdt":  # W @ dt_low at delta's scale; the bias shifts it as above
+            d.update(delta=proj[:, :, :R].transpose(1, 2), delta_bias=d["delta_bias"] - 2.0,
+                     W=torch.randn(E, R, generator=g, device=device) * (0.5 / math.sqrt(R)))
+        return d
 
     xz = rnd(b, L, 2 * E)
     fwd = one_direction()
@@ -111,8 +121,16 @@ def make_inputs(shape: ScanShape, device="cuda", seed=0):
     if shape.direction == "fwd":
         return (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], z, fwd["delta_bias"])
     bwd = one_direction()
-    return (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], fwd["delta_bias"],
+    both = (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], fwd["delta_bias"],
             bwd["u"], bwd["delta"], bwd["A"], bwd["B"], bwd["C"], bwd["D"], bwd["delta_bias"], z)
+    return both + (fwd["W"], bwd["W"]) if shape.direction == "bidirdt" else both
+
+
+def _bidir_kwargs(shape: ScanShape, inputs) -> tuple[tuple, dict]:
+    """(positional, keyword) arguments of the bidirectional call from make_inputs' tuple."""
+    if shape.direction == "bidirdt":
+        return inputs[:15], dict(delta_proj_weight=inputs[15], delta_proj_weight_b=inputs[16])
+    return inputs, {}
 
 
 def scan_callable(shape: ScanShape, inputs, plan=None):
@@ -121,7 +139,8 @@ def scan_callable(shape: ScanShape, inputs, plan=None):
     if shape.direction == "fwd":
         u, delta, A, B, C, D, z, bias = inputs
         return lambda: selective_scan_fn(u, delta, A, B, C, D, z, bias, True, plan=plan)
-    return lambda: bidirectional_scan_fn(*inputs, delta_softplus=True, plan=plan)
+    args, kwargs = _bidir_kwargs(shape, inputs)
+    return lambda: bidirectional_scan_fn(*args, delta_softplus=True, plan=plan, **kwargs)
 
 
 def reference_error(shape: ScanShape, inputs, out, check_all=True) -> float:
@@ -137,7 +156,8 @@ def reference_error(shape: ScanShape, inputs, out, check_all=True) -> float:
         if shape.direction == "fwd":
             ref = selective_scan_ref(*sl, delta_softplus=True)
         else:
-            ref = bidirectional_scan_ref(*sl, delta_softplus=True)
+            args, kwargs = _bidir_kwargs(shape, sl)
+            ref = bidirectional_scan_ref(*args, delta_softplus=True, **kwargs)
         got = out[i:i + 1].double()
         if not torch.isfinite(got).all():
             return math.inf
