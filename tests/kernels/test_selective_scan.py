@@ -307,6 +307,10 @@ def test_plan_unrolls_fewer_steps_for_larger_states(N, T, capped):
     assert (direct.max_registers is not None) == capped
     chunked = fused.plan_scan(1, 384, 6085, N, cpu)
     assert chunked.steps_per_group == T and chunked.seg_len % T == 0
+    # a low-rank delta halves T in the chunked passes (register pressure, compile time)
+    low_rank = fused.plan_scan(1, 384, 6085, N, cpu, dt_rank=12)
+    assert low_rank.steps_per_group == max(1, T // 2) and low_rank.seg_len % low_rank.steps_per_group == 0
+    assert fused.plan_scan(128, 384, 6085, N, cpu, dt_rank=12) == direct
 
 
 # ---------------------------------------------------------------- bad input

@@ -23,7 +23,8 @@ SCRIPT = textwrap.dedent("""
 
     configs = static_configs()
     with fake_cuda():
-        plans = {c.name: plan_scan(c.batch, c.dim, c.L, c.N, torch.device("cuda")) for c in SCAN_CASES}
+        plans = {c.name: plan_scan(c.batch, c.dim, c.L, c.N, torch.device("cuda"),
+                                   dt_rank=c.dt_rank if c.direction == "bidirdt" else 0) for c in SCAN_CASES}
     print(json.dumps({
         "configs": [dict(name=c.name, kernel=c.kernel.__name__, num_warps=c.num_warps,
                          constexprs={k: v for k, v in c.constexprs.items() if isinstance(v, (int, bool))},

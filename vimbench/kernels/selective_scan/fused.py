@@ -67,7 +67,8 @@ def _steps_per_group(N: int) -> int:
 
 
 def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
-              scheme: str = "auto", seg_len: int | None = None, directions: int = 1) -> ScanPlan:
+              scheme: str = "auto", seg_len: int | None = None, directions: int = 1,
+              dt_rank: int = 0) -> ScanPlan:
     """Pick the scheme and block sizes for one shape.
 
     The direct scheme does N exponentials per (b, d, t), the chunked one 2N but runs
@@ -91,8 +92,13 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
         T = _steps_per_group(N)
         return ScanPlan("direct", 64, 2, T, max(L, 1), max_registers=168 if N <= 16 else None)
     # T = 4: T = 8 measured ~15% faster at batch 1 in the v1 sweep, but its unrolled
-    # bodies take ptxas 35-70 s per kernel variant (vs ~8 s), paid on the first call
+    # bodies take ptxas 35-70 s per kernel variant (vs ~8 s), paid on the first call.
+    # With a low-rank delta (dt_rank > 0) the chunked pass 2 at T = 4 needs 245 registers
+    # (no cap at one warp a program) and ptxas 116 s; T = 2 fits in 168 and compiles in
+    # ~25 s (sm_90, Vim-Ti, measured with the static check's compiler)
     T = _steps_per_group(N)
+    if dt_rank > 0:
+        T = max(1, T // 2)
     if seg_len is None:
         # short segments: a pass costs about seg_len sequential steps per program
         seg_len = 32 if L >= 2048 else 64
@@ -218,7 +224,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     batch, dim, L, N = _check_common(u, delta, A, B, C, D, z, delta_bias, delta_proj_weight=delta_proj_weight)
     _check_no_grad(u, delta, A, B, C, D, z, delta_bias, delta_proj_weight)
     out = _empty_like_layout(u)
-    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len)
+    dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
+    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len, dt_rank=dt_rank)
     n_seg = plan.n_seg(L)
     state = torch.empty(batch, 1, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
     D = _fp32_or_none(D)
@@ -233,7 +240,6 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
             W, zz, out, state, dtsum, L, dim, plan.seg_len, n_seg,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1),
             *_strides3(B), *_strides3(C), s_Wd, s_Wr, *_strides3(zz), *_strides3(out))
-    dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
                  SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, EVEN_D=dim % plan.block_d == 0,
                  **_tile_flags(N, plan.steps_per_group, dt_rank),
@@ -291,7 +297,8 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
         _check_tensor("out", out, (batch, dim, L), (u.dtype,), u.device)
     if L == 0 or batch == 0 or dim == 0:
         return out
-    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len, directions=2)
+    dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
+    plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len, directions=2, dt_rank=dt_rank)
     n_seg = plan.n_seg(L)
     state = torch.empty(batch, 2, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
     dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
@@ -307,7 +314,6 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
             s_Wd, s_Wr,
             *_strides3(u_b), *_strides3(delta_b), A_b.stride(0), A_b.stride(1),
             *_strides3(B_b), *_strides3(C_b), s_W1d, s_W1r, *_strides3(z), *_strides3(out))
-    dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  BLOCK_D=plan.block_d, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
                  EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group, dt_rank),
