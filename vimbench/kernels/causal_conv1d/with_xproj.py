@@ -97,8 +97,8 @@ def bidirectional_conv1d_xproj(
     out_dtype: torch.dtype | None = None,
     *,
     block_l: int = 64,
-    block_e: int = 16,
-    num_warps: int = 8,
+    block_e: int = 64,
+    num_warps: int = 4,
     num_stages: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """`bidirectional_conv1d` plus each direction's x_proj.
@@ -107,9 +107,7 @@ def bidirectional_conv1d_xproj(
     proj_weight, proj_weight_b: (P, E), nn.Linear layout (Vim: P = dt_rank + 2 * d_state).
     Returns (u_f, u_b, x_dbl_f, x_dbl_b): u (batch, L, E) and x_dbl (batch, L, P), contiguous,
     in `out_dtype` (default x's dtype).  float64 has no tensor-core product: it runs the
-    conv kernel and F.linear instead (same values).  Default tiles: the largest without
-    spills at Vim-Ti's shape on sm_90 (static check: 192 registers; 64 x 64 with 4 warps
-    spills, and num_stages > 1 stages the loop's operands in up to 200 KB of shared memory).
+    conv kernel and F.linear instead (same values).
     """
     fn = "bidirectional_conv1d_xproj"
     weight, weight_b, out_dtype = check_conv_inputs(fn, x, weight, bias, weight_b, bias_b, out_dtype,
