@@ -99,7 +99,6 @@ def bidirectional_conv1d_xproj(
     block_l: int = 64,
     block_e: int = 64,
     num_warps: int = 4,
-    num_stages: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """`bidirectional_conv1d` plus each direction's x_proj.
 
@@ -149,6 +148,6 @@ def bidirectional_conv1d_xproj(
         HAS_BIAS=bias is not None, HAS_BIAS_B=bias_b is not None,
         BLOCK_L=block_l, BLOCK_E=block_e, BLOCK_P=max(16, triton.next_power_of_2(P)),
         IEEE=out_dtype == torch.float32, UPCAST=_interpreting() and out_dtype in (torch.float16, torch.bfloat16),
-        num_warps=num_warps, num_stages=num_stages,
+        num_warps=num_warps,
     )
     return u_f, u_b, x_dbl_f, x_dbl_b
