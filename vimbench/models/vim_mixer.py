@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .vim_fused_ops import check_fusable, load_bidirectional_conv1d_xproj
+from .vim_fused_ops import check_fusable, load_bidirectional_conv1d
 from .vim_scan_backends import check_scan_backend, load_bidirectional_scan, load_mamba_ssm_ops
 
 
@@ -123,11 +123,11 @@ class BiMambaV2Mixer(nn.Module):
             self._selective_scan_fn, self._causal_conv1d_fn = load_mamba_ssm_ops()
         else:
             self._bidirectional_scan = load_bidirectional_scan(scan_backend)
-        # fused=True: both conv directions and their x_proj in one Triton kernel (vim_fused_ops.py)
+        # fused=True: both conv directions in one Triton kernel (vim_fused_ops.py)
         self.fused = fused
         if fused:
             check_fusable(scan_backend)
-            self._bidirectional_conv1d_xproj = load_bidirectional_conv1d_xproj()
+            self._bidirectional_conv1d = load_bidirectional_conv1d()
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, d_inner={self.d_inner}, d_state={self.d_state}, "
@@ -148,24 +148,19 @@ class BiMambaV2Mixer(nn.Module):
 
         dt = dt_proj(dt_low) is left to the caller: the flip-free scans form it inside
         (delta_proj_weight), and the scan adds the dt_proj bias as delta_bias (in fp32)."""
-        return self._split_x_dbl(F.linear(u, x_proj.weight))  # (batch, L, R + 2N)
-
-    def _split_x_dbl(self, x_dbl: torch.Tensor):
+        x_dbl = F.linear(u, x_proj.weight)  # (batch, L, R + 2N)
         return x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
 
     def _mixed_flip_free(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(y_f + y_b) / 2 * silu(z) as (batch, L, E), both directions in original order."""
         if self.fused:
-            u_f, u_b, x_dbl_f, x_dbl_b = self._bidirectional_conv1d_xproj(
-                x, self.conv1d.weight, self.conv1d.bias, self.conv1d_b.weight, self.conv1d_b.bias,
-                self.x_proj.weight, self.x_proj_b.weight)
-            dtl_f, b_f, c_f = self._split_x_dbl(x_dbl_f)
-            dtl_b, b_b, c_b = self._split_x_dbl(x_dbl_b)
+            u_f, u_b = self._bidirectional_conv1d(x, self.conv1d.weight, self.conv1d.bias,
+                                                  self.conv1d_b.weight, self.conv1d_b.bias)
         else:
             u_f = depthwise_conv1d_silu(x, self.conv1d.weight, self.conv1d.bias, anti_causal=False)
             u_b = depthwise_conv1d_silu(x, self.conv1d_b.weight, self.conv1d_b.bias, anti_causal=True)
-            dtl_f, b_f, c_f = self._ssm_inputs(u_f, self.x_proj)
-            dtl_b, b_b, c_b = self._ssm_inputs(u_b, self.x_proj_b)
+        dtl_f, b_f, c_f = self._ssm_inputs(u_f, self.x_proj)
+        dtl_b, b_b, c_b = self._ssm_inputs(u_b, self.x_proj_b)
 
         def cl(t):  # (batch, L, C) -> (batch, C, L) view, as the scan interface wants
             return t.transpose(1, 2)

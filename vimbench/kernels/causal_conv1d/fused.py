@@ -19,35 +19,6 @@ KERNEL_WIDTH = 4
 
 
 @triton.jit
-def _conv_silu_tile(p_xb, t, e, m_e, L, p_w, p_bias, p_wb, p_bias_b,
-                    s_xl, s_xe, s_we, s_wk, s_wbe, s_wbk,
-                    HAS_BIAS: tl.constexpr, HAS_BIAS_B: tl.constexpr,
-                    BLOCK_L: tl.constexpr, BLOCK_E: tl.constexpr):
-    """silu(conv) of both directions on the [BLOCK_L tokens t, BLOCK_E channels e] tile,
-    fp32.  Loads the 7 shifted tiles x[t-3..t+3]; the overlapping halo comes from L1/L2."""
-    b_acc_f = tl.zeros([BLOCK_L, BLOCK_E], dtype=tl.float32)
-    b_acc_b = tl.zeros([BLOCK_L, BLOCK_E], dtype=tl.float32)
-    if HAS_BIAS:
-        b_acc_f += tl.load(p_bias + e, mask=m_e, other=0.0).to(tl.float32)[None, :]
-    if HAS_BIAS_B:
-        b_acc_b += tl.load(p_bias_b + e, mask=m_e, other=0.0).to(tl.float32)[None, :]
-    # shift j - 3 in -3..3: the forward taps use shifts -3..0 (tap k = shift + 3),
-    # the backward taps shifts 0..3 (tap k = 3 - shift); shift 0 feeds both.
-    for j in tl.static_range(7):
-        tt = t + (j - 3)
-        m = ((tt >= 0) & (tt < L))[:, None] & m_e[None, :]
-        b_x = tl.load(p_xb + tt.to(tl.int64)[:, None] * s_xl + e[None, :] * s_xe,
-                      mask=m, other=0.0).to(tl.float32)  # [BL, BE]
-        if j <= 3:
-            b_w = tl.load(p_w + e * s_we + j * s_wk, mask=m_e, other=0.0).to(tl.float32)
-            b_acc_f += b_w[None, :] * b_x
-        if j >= 3:
-            b_wb = tl.load(p_wb + e * s_wbe + (6 - j) * s_wbk, mask=m_e, other=0.0).to(tl.float32)
-            b_acc_b += b_wb[None, :] * b_x
-    return b_acc_f / (1.0 + tl.exp(-b_acc_f)), b_acc_b / (1.0 + tl.exp(-b_acc_b))
-
-
-@triton.jit
 def _bidir_conv1d_silu_kernel(
     p_x, p_w, p_bias, p_wb, p_bias_b, p_yf, p_yb,
     L, E,
@@ -65,9 +36,31 @@ def _bidir_conv1d_silu_kernel(
     t = i_l * BLOCK_L + tl.arange(0, BLOCK_L)  # [BL]
     e = i_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
     m_e = e < E
-    b_yf, b_yb = _conv_silu_tile(p_x + i_b * s_xb, t, e, m_e, L, p_w, p_bias, p_wb, p_bias_b,
-                                 s_xl, s_xe, s_we, s_wk, s_wbe, s_wbk,
-                                 HAS_BIAS, HAS_BIAS_B, BLOCK_L, BLOCK_E)
+    p_xb = p_x + i_b * s_xb
+
+    b_acc_f = tl.zeros([BLOCK_L, BLOCK_E], dtype=tl.float32)
+    b_acc_b = tl.zeros([BLOCK_L, BLOCK_E], dtype=tl.float32)
+    if HAS_BIAS:
+        b_acc_f += tl.load(p_bias + e, mask=m_e, other=0.0).to(tl.float32)[None, :]
+    if HAS_BIAS_B:
+        b_acc_b += tl.load(p_bias_b + e, mask=m_e, other=0.0).to(tl.float32)[None, :]
+
+    # shift j - 3 in -3..3: the forward taps use shifts -3..0 (tap k = shift + 3),
+    # the backward taps shifts 0..3 (tap k = 3 - shift); shift 0 feeds both.
+    for j in tl.static_range(7):
+        tt = t + (j - 3)
+        m = ((tt >= 0) & (tt < L))[:, None] & m_e[None, :]
+        b_x = tl.load(p_xb + tt.to(tl.int64)[:, None] * s_xl + e[None, :] * s_xe,
+                      mask=m, other=0.0).to(tl.float32)  # [BL, BE]
+        if j <= 3:
+            b_w = tl.load(p_w + e * s_we + j * s_wk, mask=m_e, other=0.0).to(tl.float32)
+            b_acc_f += b_w[None, :] * b_x
+        if j >= 3:
+            b_wb = tl.load(p_wb + e * s_wbe + (6 - j) * s_wbk, mask=m_e, other=0.0).to(tl.float32)
+            b_acc_b += b_wb[None, :] * b_x
+
+    b_yf = b_acc_f / (1.0 + tl.exp(-b_acc_f))
+    b_yb = b_acc_b / (1.0 + tl.exp(-b_acc_b))
     m_out = (t < L)[:, None] & m_e[None, :]
     offs = i_b * s_yb + t.to(tl.int64)[:, None] * s_yl + e[None, :]
     tl.store(p_yf + offs, b_yf.to(p_yf.dtype.element_ty), mask=m_out)
@@ -82,34 +75,6 @@ def _as_taps(name: str, weight: torch.Tensor, E: int) -> torch.Tensor:
         raise ValueError(f"bidirectional_conv1d: {name} must be (E={E}, 1, {KERNEL_WIDTH}) or "
                          f"(E, {KERNEL_WIDTH}), got {tuple(weight.shape)}")
     return weight
-
-
-def check_conv_inputs(fn: str, x, weight, bias, weight_b, bias_b, out_dtype, extra=(), **blocks):
-    """Validate the conv arguments (and `extra` tensors for the device / grad checks);
-    returns (weight, weight_b) as (E, 4) views and the output dtype."""
-    if x.dim() != 3:
-        raise ValueError(f"{fn}: x must be (batch, L, E), got shape {tuple(x.shape)}")
-    batch, L, E = x.shape
-    if x.dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"{fn}: x dtype {x.dtype} not in {_FLOAT_DTYPES}")
-    weight = _as_taps("weight", weight, E)
-    weight_b = _as_taps("weight_b", weight_b, E)
-    for name, b in (("bias", bias), ("bias_b", bias_b)):
-        if b is not None and tuple(b.shape) != (E,):
-            raise ValueError(f"{fn}: {name} must be ({E},), got {tuple(b.shape)}")
-    tensors = [t for t in (x, weight, bias, weight_b, bias_b, *extra) if t is not None]
-    if len({t.device for t in tensors}) != 1:
-        raise ValueError(f"{fn}: all tensors must share a device, got {[str(t.device) for t in tensors]}")
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        raise NotImplementedError(f"{fn} (Triton) is inference-only; call it under "
-                                  "torch.no_grad() or use bidirectional_conv1d_ref for training")
-    out_dtype = out_dtype or x.dtype
-    if out_dtype not in _FLOAT_DTYPES:
-        raise ValueError(f"{fn}: out_dtype {out_dtype} not in {_FLOAT_DTYPES}")
-    for name, v in blocks.items():
-        if v < 1 or v & (v - 1):
-            raise ValueError(f"{fn}: {name} must be a power of two, got {v}")
-    return weight, weight_b, out_dtype
 
 
 def bidirectional_conv1d(
@@ -133,9 +98,29 @@ def bidirectional_conv1d(
     out_f[t] = silu(bias + sum_k weight[k] x[t-3+k]), out_b[t] = silu(bias_b + sum_k weight_b[k] x[t+3-k]).
     `block_l` / `block_e` / `num_warps` override the launch shape (for tuning).
     """
-    weight, weight_b, out_dtype = check_conv_inputs("bidirectional_conv1d", x, weight, bias, weight_b, bias_b,
-                                                    out_dtype, block_l=block_l, block_e=block_e)
+    if x.dim() != 3:
+        raise ValueError(f"bidirectional_conv1d: x must be (batch, L, E), got shape {tuple(x.shape)}")
     batch, L, E = x.shape
+    if x.dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"bidirectional_conv1d: x dtype {x.dtype} not in {_FLOAT_DTYPES}")
+    weight = _as_taps("weight", weight, E)
+    weight_b = _as_taps("weight_b", weight_b, E)
+    for name, b in (("bias", bias), ("bias_b", bias_b)):
+        if b is not None and tuple(b.shape) != (E,):
+            raise ValueError(f"bidirectional_conv1d: {name} must be ({E},), got {tuple(b.shape)}")
+    tensors = [t for t in (x, weight, bias, weight_b, bias_b) if t is not None]
+    if len({t.device for t in tensors}) != 1:
+        raise ValueError(f"bidirectional_conv1d: all tensors must share a device, got {[str(t.device) for t in tensors]}")
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        raise NotImplementedError("bidirectional_conv1d (Triton) is inference-only; call it under "
+                                  "torch.no_grad() or use bidirectional_conv1d_ref for training")
+    out_dtype = out_dtype or x.dtype
+    if out_dtype not in _FLOAT_DTYPES:
+        raise ValueError(f"bidirectional_conv1d: out_dtype {out_dtype} not in {_FLOAT_DTYPES}")
+    for name, v in (("block_l", block_l), ("block_e", block_e)):
+        if v < 1 or v & (v - 1):
+            raise ValueError(f"bidirectional_conv1d: {name} must be a power of two, got {v}")
+
     y_f = torch.empty((batch, L, E), device=x.device, dtype=out_dtype)
     y_b = torch.empty_like(y_f)
     if y_f.numel() == 0:

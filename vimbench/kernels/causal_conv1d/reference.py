@@ -63,23 +63,3 @@ def bidirectional_conv1d_ref(
     common = dict(compute_dtype=compute_dtype, out_dtype=out_dtype)
     return (causal_conv1d_ref(x, weight, bias, reverse=False, **common),
             causal_conv1d_ref(x, weight_b, bias_b, reverse=True, **common))
-
-
-def bidirectional_conv1d_xproj_ref(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    weight_b: torch.Tensor,
-    bias_b: torch.Tensor | None,
-    proj_weight: torch.Tensor,
-    proj_weight_b: torch.Tensor,
-    compute_dtype: torch.dtype | None = None,
-    out_dtype: torch.dtype | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Both directions and their x_proj: (u_f, u_b, u_f @ proj_weight^T, u_b @ proj_weight_b^T).
-    The products take u as returned (rounded to out_dtype), as the unfused model does."""
-    u_f, u_b = bidirectional_conv1d_ref(x, weight, bias, weight_b, bias_b, compute_dtype, out_dtype)
-    cd = compute_dtype or (torch.float64 if x.dtype == torch.float64 else torch.float32)
-    out_dtype = out_dtype or x.dtype
-    proj = [F.linear(u.to(cd), w.to(out_dtype).to(cd)).to(out_dtype) for u, w in ((u_f, proj_weight), (u_b, proj_weight_b))]
-    return u_f, u_b, proj[0], proj[1]
