@@ -73,18 +73,26 @@ def test_a_killed_run_keeps_what_it_measured(fake_gpu, tmp_path):
     assert SHAPES[0] in md.read_text() and SHAPES[1] not in md.read_text()
 
 
-def test_resume_measures_only_the_rest_and_keeps_the_order(fake_gpu, tmp_path):
+def test_resume_measures_only_the_rest_and_keeps_the_order(fake_gpu, tmp_path, monkeypatch):
+    import vimbench.kernels.bench as bench
+
     out = tmp_path / "bench.json"
     fake_gpu["die_on"] = {SHAPES[1]}
     with pytest.raises(RuntimeError):
         cli_main(["kernels", "--shapes", *SHAPES, "--json", str(out)])
-    first_ms = _rows(out)["rows"][0]["ms"]
+    first = _rows(out)["rows"][0]
     fake_gpu["die_on"], fake_gpu["timed"] = set(), []
+    monkeypatch.setattr(bench, "exp2_rate", lambda: 5.0e12)  # the next call measures other ceilings
     assert cli_main(["kernels", "--shapes", *SHAPES, "--json", str(out), "--resume"]) == 0
     assert fake_gpu["timed"] == SHAPES[1:]  # the first shape was not timed again
     saved = _rows(out)
     assert [r["shape"] for r in saved["rows"]] == SHAPES and saved["remaining"] == []
-    assert saved["rows"][0]["ms"] == first_ms
+    assert saved["rows"][0]["ms"] == first["ms"]
+    # each row says which ceilings its fractions used: a resumed row keeps its call's
+    assert saved["rows"][0]["ceilings"]["exp2_per_s"] == 4.0e12
+    assert [r["ceilings"]["exp2_per_s"] for r in saved["rows"][1:]] == [5.0e12, 5.0e12]
+    assert saved["rows"][1]["exp_frac"] == pytest.approx(
+        saved["rows"][1]["exp_floor_ms"] / saved["rows"][1]["ms"])
 
 
 def test_resume_refuses_rows_of_another_card(fake_gpu, tmp_path, capsys):

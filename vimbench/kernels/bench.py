@@ -263,6 +263,8 @@ def main(args) -> int:
         row["copy_frac"] = row["GBps"] * 1e9 / copy_bps
         row["exp_floor_ms"] = shape.exponentials() / exp_rate * 1e3
         row["exp_frac"] = row["exp_floor_ms"] / row["ms"]
+        # the ceilings these fractions used: rows resumed from another call keep their own
+        row["ceilings"] = dict(copy_GBps=copy_bps / 1e9, exp2_per_s=exp_rate)
         rows.append(row)
         print(format_row(row), flush=True)
         _save(args, head, rows, remaining=[s.name for s in todo[i + 1:]])
@@ -329,7 +331,8 @@ def format_row(r: dict) -> str:
 def markdown_table(head: dict, rows: list[dict]) -> str:
     lines = [f"GPU {head['gpu']} ({head['sms']} SMs), torch {head['torch']}, triton {head['triton']}, "
              f"CUDA {head['cuda']}, git {head['git']}; copy {head['copy_GBps']:.0f} GB/s, "
-             f"exp2 {head['exp2_per_s']:.3g}/s (both measured in this run)", "",
+             f"exp2 {head['exp2_per_s']:.3g}/s (both measured in this run; a row resumed from an earlier "
+             "call keeps that call's, in its JSON `ceilings`)", "",
              f"command: `{head.get('command', '')}`; ms = CUDA-event median (triton do_bench), "
              "CUDA graph = the same call replayed from a graph (no launch overhead)", "",
              "| shape | ms (median) | p10-p90 | ms (CUDA graph) | GB/s | of copy BW | exp floor ms | "
