@@ -41,8 +41,9 @@ def test_history_timeline_and_peak_holders():
     peak = max(expected)
     live_at_peak = dict(holders)
     assert sum(live_at_peak.values()) == peak - base
-    # two allocations from line 20 are grouped; the torch frame is skipped
-    if peak == base + sum(sizes[1:]):
+    # two allocations from line 20 are grouped; the torch frame is skipped.  On a tie the
+    # first peak is the one reported, so the grouping shows only when the later one is higher.
+    if peak == base + sum(sizes[1:]) and peak > base + sizes[0] + sizes[1]:
         assert live_at_peak["models/vim.py:20 forward"] == sizes[1] + sizes[2]
 
 
