@@ -249,8 +249,12 @@ def test_bidirectional_low_rank_delta(scheme, L):
     assert_close(f"bidir-lowrank-L{L}-{scheme}", ref, out, TOL["bf16"])
     with pytest.raises(ValueError, match="both directions or neither"):
         bidirectional_scan_fn(*args, delta_proj_weight=f["W"])
+    with pytest.raises(ValueError, match=r"delta_proj_weight_b must have shape \(dim=24, R\)"):
+        bidirectional_scan_fn(*args, delta_proj_weight=f["W"], delta_proj_weight_b=b["W"].tolist())
+    b_dt_low3 = args[8][:, :3]  # a rank-3 backward direction beside a rank-12 forward one
     with pytest.raises(ValueError, match="delta_proj_weight_b must have the shape"):
-        bidirectional_scan_fn(*args, delta_proj_weight=f["W"], delta_proj_weight_b=b["W"][:, :3])
+        bidirectional_scan_fn(*args[:8], b_dt_low3, *args[9:], delta_proj_weight=f["W"],
+                              delta_proj_weight_b=b["W"][:, :3])
 
 
 @pytest.mark.parametrize("scheme", ["direct", "chunked"])

@@ -277,11 +277,11 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
         raise ValueError("z is required: the bidirectional scan fuses the silu(z) gate")
     if (delta_proj_weight is None) != (delta_proj_weight_b is None):
         raise ValueError("delta_proj_weight and delta_proj_weight_b must be given for both directions or neither")
+    _check_common(u_b, delta_b, A_b, B_b, C_b, D_b, None, delta_bias_b, suffix="_b",
+                  delta_proj_weight=delta_proj_weight_b)  # validates delta_proj_weight_b itself
     if delta_proj_weight is not None and delta_proj_weight_b.shape != delta_proj_weight.shape:
         raise ValueError(f"delta_proj_weight_b must have the shape of delta_proj_weight "
                          f"{tuple(delta_proj_weight.shape)}, got {tuple(delta_proj_weight_b.shape)}")
-    _check_common(u_b, delta_b, A_b, B_b, C_b, D_b, None, delta_bias_b, suffix="_b",
-                  delta_proj_weight=delta_proj_weight_b)
     if tuple(u_b.shape) != tuple(u.shape) or u_b.dtype != u.dtype or u_b.device != u.device:
         raise ValueError(f"u_b must match u in shape, dtype and device: u {tuple(u.shape)} {u.dtype} "
                          f"{u.device}, u_b {tuple(u_b.shape)} {u_b.dtype} {u_b.device}")
