@@ -49,6 +49,22 @@ def test_strided_views_and_out_dtype(monkeypatch):
     assert_close("out", ref_out, out, 1e-2)
 
 
+def test_first_block_keeps_an_fp32_token_map_as_the_residual(monkeypatch):
+    """residual=None with fp32 hidden: the residual is hidden itself (no 4-byte copy of the
+    token map); a 16-bit hidden still gets a new fp32 residual; out may be 16-bit."""
+    poison_allocations(monkeypatch)
+    hidden = torch.randn(2, 7, 96)
+    weight = torch.rand(96) + 0.5
+    out, res = add_rmsnorm(hidden, None, weight, out_dtype=torch.float16)
+    ref_out, _ = add_rmsnorm_ref(hidden.double(), None, weight.double())
+    assert res is hidden and out.dtype == torch.float16
+    assert_close("out", ref_out, out, TOL[torch.float16])
+    half = hidden.half()
+    _, res16 = add_rmsnorm(half, None, weight)
+    assert res16.dtype == torch.float32 and res16.data_ptr() != half.data_ptr()
+    assert_close("residual", half.double(), res16, 1e-7)
+
+
 def test_eps_matters_for_tiny_rows():
     """Rows near zero are dominated by eps: the kernel must use the same eps as asked."""
     hidden = torch.randn(1, 4, 64) * 1e-4

@@ -60,3 +60,41 @@ def test_fused_variant_is_registered_and_recorded():
 def test_fused_refuses_the_mamba_ssm_route():
     with pytest.raises(ValueError, match="fused"):
         tiny_vim(scan_backend="mamba_ssm", fused=True)
+
+
+class _Capture(torch.nn.Module):
+    """Stands in for a mixer: records what the block's norm hands it, returns it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x)
+        return x
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["unfused", "fused"])
+def test_first_block_normalises_into_the_autocast_dtype(fused):
+    """Under autocast the norm writes the mixer's input in the autocast dtype, bit for bit
+    what in_proj's autocast cast of the fp32 norm would give; without autocast it stays
+    fp32.  The fused first block keeps the fp32 token map itself as the residual."""
+    model = tiny_vim(img_size=32, scan_backend="torch", fused=fused).to(DEVICE)
+    block = model.layers[0]
+    block.norm.weight.data.uniform_(0.5, 1.5)
+    block.mixer = _Capture()
+    hidden = torch.randn(2, 5, model.embed_dim, device=DEVICE)
+    want = torch.nn.functional.rms_norm(hidden, (model.embed_dim,), block.norm.weight, block.norm.eps)
+    device_type = torch.device(DEVICE).type
+    with torch.no_grad():
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            _, residual = block(hidden, None)
+        _, residual_fp32 = block(hidden, None)
+    normed_amp, normed_fp32 = block.mixer.seen
+    assert normed_amp.dtype == torch.bfloat16 and normed_fp32.dtype == torch.float32
+    assert_close("fp32 norm", want, normed_fp32, 1e-6)
+    # one rounding of (nearly) the same fp32 value: equal to the cast, up to a last-bit tie
+    assert (normed_amp.float() - want.to(torch.bfloat16).float()).abs().max() <= 2 ** -7 * want.abs().max()
+    assert residual.dtype == torch.float32 and torch.equal(residual, hidden)
+    if fused:
+        assert residual is hidden and residual_fp32 is hidden

@@ -24,6 +24,7 @@ def _add_rmsnorm_kernel(
     s_ob, s_ol,
     s_qb, s_ql,
     HAS_RESIDUAL: tl.constexpr,
+    STORE_RESIDUAL: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_D: tl.constexpr,
 ):
@@ -43,8 +44,9 @@ def _add_rmsnorm_kernel(
     if HAS_RESIDUAL:
         b_x += tl.load(p_res + (i_b * s_rb + i_l * s_rl)[:, None] + cols[None, :] * s_rd,
                        mask=mask, other=0.0).to(tl.float32)
-    tl.store(p_res_out + (i_b * s_qb + i_l * s_ql)[:, None] + cols[None, :],
-             b_x.to(p_res_out.dtype.element_ty), mask=mask)
+    if STORE_RESIDUAL:
+        tl.store(p_res_out + (i_b * s_qb + i_l * s_ql)[:, None] + cols[None, :],
+                 b_x.to(p_res_out.dtype.element_ty), mask=mask)
 
     b_rstd = 1.0 / tl.sqrt(tl.sum(b_x * b_x, axis=1) / D + eps)  # [BM]
     b_w = tl.load(p_w + cols, mask=m_col, other=0.0).to(tl.float32)  # [BD]
@@ -75,7 +77,9 @@ def add_rmsnorm(
         (then residual = hidden in fp32).
     weight: (D,).
     Returns (out (batch, L, D) contiguous in `out_dtype`, default hidden's dtype;
-             residual (batch, L, D) contiguous fp32 (fp64 if residual or hidden is fp64)).
+             residual (batch, L, D) fp32 (fp64 if residual or hidden is fp64): a new
+             contiguous tensor, except for residual=None with hidden already in that dtype,
+             where it is hidden itself - no copy of the first block's token map).
     `block_m` / `num_warps` override the launch shape (for tuning).
     """
     if hidden.dim() != 3:
@@ -106,7 +110,8 @@ def add_rmsnorm(
     wide = torch.float64 in (hidden.dtype, getattr(residual, "dtype", None))
     res_dtype = torch.float64 if wide else torch.float32
     out = torch.empty((batch, L, D), device=hidden.device, dtype=out_dtype)
-    res_out = torch.empty((batch, L, D), device=hidden.device, dtype=res_dtype)
+    store_residual = residual is not None or hidden.dtype != res_dtype
+    res_out = torch.empty((batch, L, D), device=hidden.device, dtype=res_dtype) if store_residual else hidden
     n_rows = batch * L
     if n_rows == 0 or D == 0:
         return out, res_out
@@ -121,6 +126,7 @@ def add_rmsnorm(
         out.stride(0), out.stride(1),
         res_out.stride(0), res_out.stride(1),
         HAS_RESIDUAL=residual is not None,
+        STORE_RESIDUAL=store_residual,
         BLOCK_M=block_m, BLOCK_D=block_d,
         num_warps=num_warps,
     )
