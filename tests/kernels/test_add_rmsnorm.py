@@ -65,6 +65,30 @@ def test_first_block_keeps_an_fp32_token_map_as_the_residual(monkeypatch):
     assert_close("residual", half.double(), res16, 1e-7)
 
 
+@pytest.mark.parametrize("L", [1, 37])
+def test_residual_updated_in_place(monkeypatch, L):
+    """residual_out=residual: the new residual overwrites the old one, same values as a
+    fresh output (every element is read before it is written)."""
+    poison_allocations(monkeypatch)
+    hidden = torch.randn(3, L, 192).half()
+    residual = torch.randn(3, L, 192) * 3
+    weight = torch.rand(192) + 0.5
+    ref_out, ref_res = add_rmsnorm_ref(hidden.double(), residual.double(), weight.double())
+    out, res = add_rmsnorm(hidden, residual, weight, residual_out=residual)
+    assert res is residual
+    assert_close("residual in place", ref_res, residual, 1e-6)
+    assert_close("out", ref_out, out, TOL[torch.float16])
+
+
+def test_residual_out_is_validated():
+    hidden = torch.randn(1, 4, 8)
+    residual = torch.randn(1, 4, 8)
+    weight = torch.ones(8)
+    for bad in (torch.randn(1, 4, 8).double(), torch.randn(1, 5, 8), torch.randn(1, 8, 4).transpose(1, 2)):
+        with pytest.raises(ValueError, match="residual_out"):  # dtype, shape, stride over D
+            add_rmsnorm(hidden, residual, weight, residual_out=bad)
+
+
 def test_eps_matters_for_tiny_rows():
     """Rows near zero are dominated by eps: the kernel must use the same eps as asked."""
     hidden = torch.randn(1, 4, 64) * 1e-4

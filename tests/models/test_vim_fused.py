@@ -98,3 +98,10 @@ def test_first_block_normalises_into_the_autocast_dtype(fused):
     assert residual.dtype == torch.float32 and torch.equal(residual, hidden)
     if fused:
         assert residual is hidden and residual_fp32 is hidden
+        # later blocks update the residual stream in place (no second fp32 token map)
+        stream = torch.randn_like(hidden)
+        want_stream = stream + hidden
+        with torch.no_grad():
+            _, updated = block(hidden, stream)
+        assert updated is stream
+        assert_close("residual stream", want_stream, stream, 1e-6)

@@ -77,8 +77,12 @@ class VimBlock(nn.Module):
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
         out_dtype = _mixer_input_dtype(hidden)
         if self.fused:
+            # the residual is updated in place: the caller's reference to the previous one
+            # would otherwise keep a second fp32 token map alive through the mixer
+            in_place = residual is not None and not torch.is_grad_enabled()
             normed, residual = self._add_rmsnorm(hidden, residual, self.norm.weight, self.norm.eps,
-                                                 out_dtype=out_dtype)
+                                                 out_dtype=out_dtype,
+                                                 residual_out=residual if in_place else None)
             return self.mixer(normed), residual
         residual = at_least_fp32(hidden) if residual is None else residual + at_least_fp32(hidden)
         return self.mixer(self.norm(residual, out_dtype=out_dtype)), residual

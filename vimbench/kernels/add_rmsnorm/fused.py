@@ -67,6 +67,7 @@ def add_rmsnorm(
     eps: float = 1e-5,
     out_dtype: torch.dtype | None = None,
     *,
+    residual_out: torch.Tensor | None = None,
     block_m: int | None = None,
     num_warps: int = 4,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +81,10 @@ def add_rmsnorm(
              residual (batch, L, D) fp32 (fp64 if residual or hidden is fp64): a new
              contiguous tensor, except for residual=None with hidden already in that dtype,
              where it is hidden itself - no copy of the first block's token map).
+    residual_out: where to write the new residual instead of a new tensor, e.g. `residual`
+        itself (in place: every element is read before it is written, by the same program),
+        so a model's residual stream needs one buffer, not two at each block.  Shape and
+        dtype of the residual, stride 1 over D.
     `block_m` / `num_warps` override the launch shape (for tuning).
     """
     if hidden.dim() != 3:
@@ -111,7 +116,18 @@ def add_rmsnorm(
     res_dtype = torch.float64 if wide else torch.float32
     out = torch.empty((batch, L, D), device=hidden.device, dtype=out_dtype)
     store_residual = residual is not None or hidden.dtype != res_dtype
-    res_out = torch.empty((batch, L, D), device=hidden.device, dtype=res_dtype) if store_residual else hidden
+    if residual_out is not None:
+        if residual_out.shape != hidden.shape or residual_out.dtype != res_dtype or (D > 1 and residual_out.stride(2) != 1):
+            raise ValueError(f"add_rmsnorm: residual_out must be a {res_dtype} tensor of shape {tuple(hidden.shape)} "
+                             f"with stride 1 over D, got {residual_out.dtype} {tuple(residual_out.shape)} "
+                             f"strides {residual_out.stride()}")
+        if residual_out.device != hidden.device:
+            raise ValueError(f"add_rmsnorm: residual_out is on {residual_out.device}, hidden on {hidden.device}")
+        res_out, store_residual = residual_out, True
+    elif store_residual:
+        res_out = torch.empty((batch, L, D), device=hidden.device, dtype=res_dtype)
+    else:
+        res_out = hidden
     n_rows = batch * L
     if n_rows == 0 or D == 0:
         return out, res_out
