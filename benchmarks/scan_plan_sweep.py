@@ -13,7 +13,7 @@ import json
 
 import torch
 
-from vimbench.kernels.bench import machine_header, parse_shape, time_shape
+from vimbench.kernels.bench import DT_RANK, machine_header, parse_shape, time_shape
 from vimbench.kernels.selective_scan.fused import ScanPlan, plan_scan
 
 L_1248 = 6085
@@ -22,10 +22,10 @@ L_1248 = 6085
 def candidates(shape):
     out = []
     if shape.batch >= 64:
-        if shape.direction == "bidir":
-            configs = [(64, 2, 4, 168), (64, 2, 4, None)]
+        if shape.direction.startswith("bidir"):
+            configs = [(64, 2, 4, 168), (64, 2, 4, None), (64, 2, 2, 168)]
         else:
-            configs = [(64, 2, 4, 168), (32, 1, 4, None), (64, 1, 4, None)]
+            configs = [(64, 2, 4, 168), (64, 2, 4, None), (64, 2, 2, 168), (32, 1, 4, None)]
         for bd, nw, T, regs in configs:
             out.append(ScanPlan("direct", bd, nw, T, shape.L, max_registers=regs))
     else:
@@ -49,7 +49,8 @@ def main():
     for name in args.shapes:
         shape = parse_shape(name)
         auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"),
-                         directions=2 if shape.direction == "bidir" else 1)
+                         directions=2 if shape.direction.startswith("bidir") else 1,
+                         dt_rank=DT_RANK[shape.model] if shape.direction == "bidirdt" else 0)
         for plan in candidates(shape):
             try:
                 r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8, check_all=False)
