@@ -308,17 +308,20 @@ def test_plan_picks_direct_at_large_batch_and_chunked_at_batch_1():
 
 @pytest.mark.parametrize("N, T, capped", [(16, 4, True), (32, 2, False), (64, 1, False)])
 def test_plan_unrolls_fewer_steps_for_larger_states(N, T, capped):
-    """Large N: fewer unrolled steps and no register cap, or the state spills (static check)."""
+    """Large N: fewer unrolled steps and no register cap, or the state spills (static check).
+    The cap is for the bidirectional kernel only (one direction measured faster without)."""
     cpu = torch.device("cpu")
-    direct = fused.plan_scan(128, 384, 6085, N, cpu)
+    direct = fused.plan_scan(128, 384, 6085, N, cpu, directions=2)
     assert direct.scheme == "direct" and direct.steps_per_group == T
     assert (direct.max_registers is not None) == capped
+    one_way = fused.plan_scan(128, 384, 6085, N, cpu)
+    assert one_way.steps_per_group == T and one_way.max_registers is None
     chunked = fused.plan_scan(1, 384, 6085, N, cpu)
     assert chunked.steps_per_group == T and chunked.seg_len % T == 0
     # a low-rank delta halves T in the chunked passes (register pressure, compile time)
     low_rank = fused.plan_scan(1, 384, 6085, N, cpu, dt_rank=12)
     assert low_rank.steps_per_group == max(1, T // 2) and low_rank.seg_len % low_rank.steps_per_group == 0
-    assert fused.plan_scan(128, 384, 6085, N, cpu, dt_rank=12) == direct
+    assert fused.plan_scan(128, 384, 6085, N, cpu, dt_rank=12, directions=2) == direct
 
 
 # ---------------------------------------------------------------- bad input

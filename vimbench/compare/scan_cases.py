@@ -6,8 +6,9 @@ A/B worker loads this file by path next to another revision's kernels.
 
 Layout (vimbench/models/vim_mixer.py): every (batch, C, L) argument is a transposed view
 of a (batch, L, C) Linear/conv output - u and delta contiguous (stride 1 over channels),
-z the second half of in_proj's output, B and C slices of x_proj's (R + 2N)-wide output
-(so B starts 12 elements in, not 16-byte aligned, and steps 44 elements per token).
+z the second half of in_proj's output, B and C slices of x_proj's output, whose rows the
+mixer pads to a multiple of 8 (Vim-Ti: dt_low 12, 4 zero columns, B 16, C 16, so B starts
+16 elements in and steps 48 elements per token).
 """
 
 from __future__ import annotations
@@ -72,11 +73,19 @@ def case_by_name(name: str) -> ScanCase:
     raise KeyError(f"unknown scan case {name!r}; known: {', '.join(c.name for c in SCAN_CASES)}")
 
 
+def x_proj_layout(rank: int, state: int) -> tuple[int, int]:
+    """(row width, column of B) of the mixer's x_proj output: dt_low, zero padding up to a
+    multiple of 8 columns (vim_mixer.BiMambaV2Mixer.x_proj_pad), B, C."""
+    pad = -(rank + 2 * state) % 8
+    return rank + pad + 2 * state, rank + pad
+
+
 def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
     b, L, E, N, R = case.batch, case.L, case.dim, case.N, case.dt_rank
     kw = dict(device=device, dtype=dtype)
     u = torch.randn(b, L, E, generator=generator, **kw).mul_(0.5)  # conv + SiLU output
-    x_dbl = torch.randn(b, L, R + 2 * N, generator=generator, **kw)  # x_proj output
+    width, b0 = x_proj_layout(R, N)
+    x_dbl = torch.randn(b, L, width, generator=generator, **kw)  # x_proj output
     delta = torch.randn(b, L, E, generator=generator, **kw).mul_(0.1)  # dt_proj(dt_low), bias apart
     dt = torch.exp(
         torch.rand(E, generator=generator, device=device) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)
@@ -84,7 +93,7 @@ def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
     delta_bias = dt + torch.log(-torch.expm1(-dt))  # inverse softplus of dt
     A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1)  # S4D-real init
     D = torch.ones(E, device=device)
-    B, C = x_dbl[..., R : R + N], x_dbl[..., R + N :]
+    B, C = x_dbl[..., b0 : b0 + N], x_dbl[..., b0 + N :]
     cl = lambda t: t.transpose(1, 2)  # noqa: E731  (batch, L, C) -> (batch, C, L) view
     if low_rank_dt:  # dt_low: the first R columns of x_proj's output; dt_proj's weight, its init scale
         W = (torch.rand(E, R, generator=generator, device=device) * 2 - 1) * R**-0.5

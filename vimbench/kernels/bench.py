@@ -91,10 +91,13 @@ def parse_shape(name: str) -> ScanShape:
 def make_inputs(shape: ScanShape, device="cuda", seed=0):
     """Scan inputs laid out as the Vim model produces them: u, delta, z are (batch, L, E)
     Linear/conv outputs seen as (batch, E, L); B, C are slices of the x_proj output
-    (batch, L, R + 2N); z is a strided half of the in_proj output (row stride 2E).
+    (batch, L, R + pad + 2N, see scan_cases.x_proj_layout); z is a strided half of the
+    in_proj output (row stride 2E).
     "bidirdt" passes each direction's dt_low (the first R columns of its x_proj output)
     instead of delta, and appends the two dt_proj weights (E, R) to the tuple."""
     import torch
+
+    from vimbench.compare.scan_cases import x_proj_layout
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[shape.dtype]
     g = torch.Generator(device=device).manual_seed(seed)
@@ -104,11 +107,12 @@ def make_inputs(shape: ScanShape, device="cuda", seed=0):
         return (torch.randn(*size, generator=g, device=device) * scale + shift).to(dtype)
 
     def one_direction():
-        proj = rnd(b, L, R + 2 * N)
+        width, b0 = x_proj_layout(R, N)
+        proj = rnd(b, L, width)
         A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1) \
             * (0.5 + torch.rand(E, 1, generator=g, device=device))
         d = dict(u=rnd(b, L, E).transpose(1, 2), delta=rnd(b, L, E, scale=0.5, shift=-2.0).transpose(1, 2),
-                 A=A, B=proj[:, :, R:R + N].transpose(1, 2), C=proj[:, :, R + N:].transpose(1, 2),
+                 A=A, B=proj[:, :, b0:b0 + N].transpose(1, 2), C=proj[:, :, b0 + N:].transpose(1, 2),
                  D=torch.ones(E, device=device), delta_bias=torch.rand(E, generator=g, device=device) * 0.5)
         if shape.direction == "bidirdt":  # W @ dt_low at delta's scale; the bias shifts it as above
             d.update(delta=proj[:, :, :R].transpose(1, 2), delta_bias=d["delta_bias"] - 2.0,

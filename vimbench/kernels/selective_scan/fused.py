@@ -85,12 +85,16 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
     if scheme == "auto":
         scheme = "direct" if warps_1ch >= sub_partitions or L <= 64 else "chunked"
     if scheme == "direct":
-        # one channel a thread, two warps a program; ptxas capped at 168 registers so 12
-        # warps fit an SM and Vim-Ti's 1536 warps at batch 128 run in one wave.  Measured
-        # (H200, Vim-Ti 1248 b128 bf16, one direction): 2.31 ms vs 2.48 (BD 32, 1 warp),
-        # 2.92 (BD 64, 1 warp: two channels a thread) and 4.43 (BD 128, 4 warps).
+        # one channel a thread, two warps a program.  The bidirectional kernel is capped at
+        # 168 registers so 12 warps fit an SM and Vim-Ti's 1536 warps at batch 128 run in
+        # one wave: 4.518 ms vs 4.578 uncapped (H100, Vim-Ti 1248 b128 bf16, bidirdt).  One
+        # direction runs faster uncapped since its time strides are constexprs: 2.043 vs
+        # 2.315 ms, and 2.135 at BD 32 with 1 warp (same call, reports/kernels/strides-h100).
+        # Earlier (H200, capped, runtime strides): 2.31 ms vs 2.48 (BD 32, 1 warp), 2.92
+        # (BD 64, 1 warp: two channels a thread) and 4.43 (BD 128, 4 warps).
         T = _steps_per_group(N)
-        return ScanPlan("direct", 64, 2, T, max(L, 1), max_registers=168 if N <= 16 else None)
+        cap = 168 if N <= 16 and directions == 2 else None
+        return ScanPlan("direct", 64, 2, T, max(L, 1), max_registers=cap)
     # T = 4: T = 8 measured ~15% faster at batch 1 in the v1 sweep, but its unrolled
     # bodies take ptxas 35-70 s per kernel variant (vs ~8 s), paid on the first call.
     # With a low-rank delta (dt_rank > 0) the chunked pass 2 at T = 4 needs 245 registers
