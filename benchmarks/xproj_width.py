@@ -1,5 +1,5 @@
 """x_proj's GEMM at Vim-Ti's width (R + 2N = 44 outputs) against the same GEMM with the
-weight padded to 48 rows (zero rows after dt_low, so B and C start 16-byte aligned).
+weight padded to 48 rows (zero rows; the position of the zero rows does not matter to the GEMM).
 
 44 outputs make 88-byte rows; cuBLAS then picks a 2-element-aligned kernel (the H100
 profile shows cutlass_80_..._align2 for x_proj).  This measures what padding buys.

@@ -7,8 +7,8 @@ A/B worker loads this file by path next to another revision's kernels.
 Layout (vimbench/models/vim_mixer.py): every (batch, C, L) argument is a transposed view
 of a (batch, L, C) Linear/conv output - u and delta contiguous (stride 1 over channels),
 z the second half of in_proj's output, B and C slices of x_proj's output, whose rows the
-mixer pads to a multiple of 8 (Vim-Ti: dt_low 12, 4 zero columns, B 16, C 16, so B starts
-16 elements in and steps 48 elements per token).
+mixer pads to a multiple of 8 (Vim-Ti: dt_low 12, B 16, C 16, 4 zero columns, so B starts
+12 elements in, not 16-byte aligned, and steps 48 elements per token).
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def case_by_name(name: str) -> ScanCase:
 
 
 def x_proj_layout(rank: int, state: int) -> tuple[int, int]:
-    """(row width, column of B) of the mixer's x_proj output: dt_low, zero padding up to a
-    multiple of 8 columns (vim_mixer.BiMambaV2Mixer.x_proj_pad), B, C."""
+    """(row width, column of B) of the mixer's x_proj output: dt_low, B, C, then zero
+    padding up to a multiple of 8 columns (vim_mixer.BiMambaV2Mixer.x_proj_pad)."""
     pad = -(rank + 2 * state) % 8
-    return rank + pad + 2 * state, rank + pad
+    return rank + 2 * state + pad, rank
 
 
 def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):

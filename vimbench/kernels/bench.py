@@ -91,7 +91,7 @@ def parse_shape(name: str) -> ScanShape:
 def make_inputs(shape: ScanShape, device="cuda", seed=0):
     """Scan inputs laid out as the Vim model produces them: u, delta, z are (batch, L, E)
     Linear/conv outputs seen as (batch, E, L); B, C are slices of the x_proj output
-    (batch, L, R + pad + 2N, see scan_cases.x_proj_layout); z is a strided half of the
+    (batch, L, R + 2N + pad, see scan_cases.x_proj_layout); z is a strided half of the
     in_proj output (row stride 2E).
     "bidirdt" passes each direction's dt_low (the first R columns of its x_proj output)
     instead of delta, and appends the two dt_proj weights (E, R) to the tuple."""

@@ -118,11 +118,10 @@ class BiMambaV2Mixer(nn.Module):
         init_dt_proj(self.dt_proj)
         init_dt_proj(self.dt_proj_b)
 
-        # x_proj's output rows padded to a multiple of 8 (zero weight rows between dt_low and
-        # B): 44 outputs (Vim-Ti) make 88-byte rows and cuBLAS picks a 2-element-aligned
-        # kernel; 48 ran in 0.815x the time (H100, benchmarks/xproj_width.py).  Vim-S/B: 0.
+        # x_proj's output rows padded to a multiple of 8 (zero weight rows after C): 44
+        # outputs (Vim-Ti) make 88-byte rows and cuBLAS picks a 2-element-aligned kernel;
+        # 48 ran in 0.815x the time (H100, benchmarks/xproj_width.py).  Vim-S/B: 0.
         self.x_proj_pad = -(r + 2 * n) % 8
-        self._padded_weights: dict[int, tuple[tuple, torch.Tensor]] = {}  # id(x_proj) -> (key, weight)
         self.scan_backend = check_scan_backend(scan_backend)
         if scan_backend == "mamba_ssm":
             self._selective_scan_fn, self._causal_conv1d_fn = load_mamba_ssm_ops()
@@ -153,35 +152,17 @@ class BiMambaV2Mixer(nn.Module):
 
         dt = dt_proj(dt_low) is left to the caller: the flip-free scans form it inside
         (delta_proj_weight), and the scan adds the dt_proj bias as delta_bias (in fp32)."""
-        x_dbl = F.linear(u, self._padded_x_proj_weight(x_proj))  # (batch, L, R + pad + 2N)
-        dt_low, _, b, c = x_dbl.split([self.dt_rank, self.x_proj_pad, self.d_state, self.d_state], dim=-1)
+        x_dbl = F.linear(u, self._padded_x_proj_weight(x_proj))  # (batch, L, R + 2N + pad)
+        dt_low, b, c, _ = x_dbl.split([self.dt_rank, self.d_state, self.d_state, self.x_proj_pad], dim=-1)
         return dt_low, b, c
 
     def _padded_x_proj_weight(self, x_proj: nn.Linear) -> torch.Tensor:
-        """x_proj's weight with `x_proj_pad` zero rows after the first R, in the dtype the
-        GEMM runs in.  Without autograd it is built once per weight version, device and
-        dtype and kept (no per-call cat; under autocast it also replaces the per-call cast);
-        with autograd, or while torch.compile traces, it is built on every call."""
-        weight = x_proj.weight
+        """x_proj's weight with `x_proj_pad` zero rows appended (one small pad kernel a call;
+        nothing is cached, so in-place weight updates, inference tensors and autograd need
+        no special care)."""
         if not self.x_proj_pad:
-            return weight
-        device = weight.device.type
-        dtype = weight.dtype
-        if dtype == torch.float32 and torch.is_autocast_enabled(device):
-            dtype = torch.get_autocast_dtype(device)
-
-        def build():
-            zeros = weight.new_zeros(self.x_proj_pad, weight.shape[1])
-            return torch.cat([weight[: self.dt_rank], zeros, weight[self.dt_rank:]]).to(dtype)
-
-        if (torch.is_grad_enabled() and weight.requires_grad) or torch.compiler.is_compiling():
-            return build()
-        key = (weight.data_ptr(), weight._version, weight.device, dtype)
-        cached = self._padded_weights.get(id(x_proj))
-        if cached is None or cached[0] != key:
-            cached = (key, build())
-            self._padded_weights[id(x_proj)] = cached
-        return cached[1]
+            return x_proj.weight
+        return F.pad(x_proj.weight, (0, 0, 0, self.x_proj_pad))
 
     def _mixed_flip_free(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(y_f + y_b) / 2 * silu(z) as (batch, L, E), both directions in original order."""
