@@ -93,7 +93,7 @@ def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
     delta_bias = dt + torch.log(-torch.expm1(-dt))  # inverse softplus of dt
     A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1)  # S4D-real init
     D = torch.ones(E, device=device)
-    B, C = x_dbl[..., b0 : b0 + N], x_dbl[..., b0 + N :]
+    B, C = x_dbl[..., b0 : b0 + N], x_dbl[..., b0 + N : b0 + 2 * N]
     cl = lambda t: t.transpose(1, 2)  # noqa: E731  (batch, L, C) -> (batch, C, L) view
     if low_rank_dt:  # dt_low: the first R columns of x_proj's output; dt_proj's weight, its init scale
         W = (torch.rand(E, R, generator=generator, device=device) * 2 - 1) * R**-0.5

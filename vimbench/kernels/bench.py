@@ -112,7 +112,7 @@ def make_inputs(shape: ScanShape, device="cuda", seed=0):
         A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1) \
             * (0.5 + torch.rand(E, 1, generator=g, device=device))
         d = dict(u=rnd(b, L, E).transpose(1, 2), delta=rnd(b, L, E, scale=0.5, shift=-2.0).transpose(1, 2),
-                 A=A, B=proj[:, :, b0:b0 + N].transpose(1, 2), C=proj[:, :, b0 + N:].transpose(1, 2),
+                 A=A, B=proj[:, :, b0:b0 + N].transpose(1, 2), C=proj[:, :, b0 + N:b0 + 2 * N].transpose(1, 2),
                  D=torch.ones(E, device=device), delta_bias=torch.rand(E, generator=g, device=device) * 0.5)
         if shape.direction == "bidirdt":  # W @ dt_low at delta's scale; the bias shifts it as above
             d.update(delta=proj[:, :, :R].transpose(1, 2), delta_bias=d["delta_bias"] - 2.0,

@@ -1,0 +1,40 @@
+"""The scan benchmark inputs are laid out as the Vim mixer lays them out: B and C are
+N-wide slices of one x_proj output whose rows are padded to a multiple of 8."""
+
+import pytest
+import torch
+
+from vimbench.compare.scan_cases import SCAN_CASES, make_inputs, x_proj_layout
+from vimbench.kernels.bench import make_inputs as bench_inputs
+from vimbench.kernels.bench import parse_shape
+from vimbench.models.vim_mixer import BiMambaV2Mixer
+
+
+@pytest.mark.parametrize("d_model", [192, 384, 768, 16])
+def test_x_proj_layout_matches_the_mixer(d_model):
+    mixer = BiMambaV2Mixer(d_model, scan_backend="torch")
+    width, b_col = x_proj_layout(mixer.dt_rank, mixer.d_state)
+    assert width == mixer.dt_rank + 2 * mixer.d_state + mixer.x_proj_pad and width % 8 == 0
+    assert b_col == mixer.dt_rank
+
+
+@pytest.mark.parametrize("case", SCAN_CASES, ids=lambda c: c.name)
+def test_case_inputs_have_the_interface_shapes(case):
+    args, kwargs = make_inputs(case, device="meta")
+    u, B, C = args[0], args[3], args[4]
+    width, _ = x_proj_layout(case.dt_rank, case.N)
+    for name, t in (("B", B), ("C", C)):
+        assert t.shape == (case.batch, case.N, case.L), name
+        assert t.stride(2) == width, name  # one x_proj row per token
+    assert u.shape == (case.batch, case.dim, case.L)
+
+
+@pytest.mark.parametrize("name", ["vim_tiny-224-b1-fp32-fwd", "vim_tiny-224-b1-fp32-bidirdt"])
+def test_bench_inputs_have_the_interface_shapes(name):
+    shape = parse_shape(name)
+    inputs = bench_inputs(shape, device="cpu")
+    B, C = inputs[3], inputs[4]
+    width, _ = x_proj_layout(12, 16)
+    for t in (B, C):
+        assert t.shape == (1, 16, 197) and t.stride(2) == width
+    assert not torch.equal(B, C)
