@@ -1,5 +1,5 @@
 """x_proj's GEMM at Vim-Ti's width (R + 2N = 44 outputs) against the same GEMM with the
-weight padded to 48 rows (zero rows; the position of the zero rows does not matter to the GEMM).
+weight padded to 48 rows (zero rows appended, as the mixer does).
 
 44 outputs make 88-byte rows; cuBLAS then picks a 2-element-aligned kernel (the H100
 profile shows cutlass_80_..._align2 for x_proj).  This measures what padding buys.
@@ -20,12 +20,10 @@ import torch.nn.functional as F
 from vimbench.kernels._bench import card, copy_gbs, time_ms
 
 
-def padded_weight(weight: torch.Tensor, rank: int, multiple: int = 8) -> torch.Tensor:
-    """weight (R + 2N, E) with zero rows inserted after the first `rank` rows, so the
-    output width is a multiple of `multiple`."""
-    pad = -weight.shape[0] % multiple
-    zeros = weight.new_zeros(pad, weight.shape[1])
-    return torch.cat([weight[:rank], zeros, weight[rank:]])
+def padded_weight(weight: torch.Tensor, multiple: int = 8) -> torch.Tensor:
+    """weight (R + 2N, E) with zero rows appended up to a multiple of `multiple` outputs,
+    as the Vim mixer pads it (BiMambaV2Mixer._padded_x_proj_weight)."""
+    return F.pad(weight, (0, 0, 0, -weight.shape[0] % multiple))
 
 
 def main() -> int:
@@ -41,12 +39,11 @@ def main() -> int:
     dev, dt = "cuda", torch.float16
     u = torch.randn(args.batch, args.tokens, args.dim, device=dev, dtype=dt) * 0.5
     w = torch.randn(args.rank + 2 * args.state, args.dim, device=dev, dtype=dt) / args.dim ** 0.5
-    wp = padded_weight(w, args.rank)
-    pad = wp.shape[0] - w.shape[0]
+    wp = padded_weight(w)
     plain = F.linear(u, w)
     padded = F.linear(u, wp)
     ref = F.linear(u[:8].double(), w.double())  # a slice is enough to catch a wrong layout
-    keep = torch.cat([padded[..., :args.rank], padded[..., args.rank + pad:]], dim=-1)
+    keep = padded[..., : w.shape[0]]
     for name, out in (("plain", plain), ("padded", keep)):
         err = ((out[:8].double() - ref).norm() / ref.norm()).item()
         if not err < 2e-3:

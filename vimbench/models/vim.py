@@ -61,7 +61,9 @@ class RMSNorm(nn.Module):
 
 class VimBlock(nn.Module):
     """residual += hidden (fp32) -> RMSNorm -> mixer.  Returns (hidden, residual), as the
-    official Block does, so the add can be fused with the norm later."""
+    official Block does, so the add can be fused with the norm later.  Without autograd the
+    fused block updates the given residual in place (and the first block returns an fp32
+    hidden itself as the residual), so the model holds one residual stream, not two."""
 
     def __init__(self, dim: int, mixer: nn.Module, norm_eps: float = 1e-5, fused: bool = False):
         super().__init__()
