@@ -13,7 +13,7 @@ import json
 
 import torch
 
-from vimbench.kernels.bench import DT_RANK, machine_header, parse_shape, time_shape
+from vimbench.kernels.bench import machine_header, parse_shape, time_shape
 from vimbench.kernels.selective_scan.fused import ScanPlan, plan_scan
 
 L_1248 = 6085
@@ -50,7 +50,7 @@ def main():
         shape = parse_shape(name)
         auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"),
                          directions=2 if shape.direction.startswith("bidir") else 1,
-                         dt_rank=DT_RANK[shape.model] if shape.direction == "bidirdt" else 0)
+                         dt_rank=shape.dt_rank if shape.direction == "bidirdt" else 0)
         for plan in candidates(shape):
             try:
                 r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8, check_all=False)

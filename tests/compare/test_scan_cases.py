@@ -2,11 +2,9 @@
 N-wide slices of one x_proj output whose rows are padded to a multiple of 8."""
 
 import pytest
-import torch
 
-from vimbench.compare.scan_cases import SCAN_CASES, make_inputs, x_proj_layout
-from vimbench.kernels.bench import make_inputs as bench_inputs
-from vimbench.kernels.bench import parse_shape
+from vimbench.compare.scan_cases import SCAN_CASES, make_inputs, parse_case, x_proj_layout
+from vimbench.kernels import bench
 from vimbench.models.vim_mixer import BiMambaV2Mixer
 
 
@@ -29,12 +27,18 @@ def test_case_inputs_have_the_interface_shapes(case):
     assert u.shape == (case.batch, case.dim, case.L)
 
 
-@pytest.mark.parametrize("name", ["vim_tiny-224-b1-fp32-fwd", "vim_tiny-224-b1-fp32-bidirdt"])
-def test_bench_inputs_have_the_interface_shapes(name):
-    shape = parse_shape(name)
-    inputs = bench_inputs(shape, device="cpu")
-    B, C = inputs[3], inputs[4]
-    width, _ = x_proj_layout(12, 16)
-    for t in (B, C):
-        assert t.shape == (1, 16, 197) and t.stride(2) == width
-    assert not torch.equal(B, C)
+@pytest.mark.parametrize("name", ["vim_tiny-224-b1-fp32-fwd", "vim_base-1248-b8-fp16-bidirdt"])
+def test_names_round_trip_and_bench_uses_the_same_cases(name):
+    case = parse_case(name)
+    assert case.name == name and bench.parse_shape(name) == case
+    args, kwargs = bench.make_inputs(case, device="meta")
+    assert args[0].shape == (case.batch, case.dim, case.L) and args[0].dtype == case.torch_dtype
+    if case.direction == "bidirdt":
+        assert kwargs["delta_proj_weight"].shape == (case.dim, case.dt_rank)
+
+
+@pytest.mark.parametrize("bad", ["vim_huge-224-b1-bf16-fwd", "vim_tiny-300-b1-bf16-fwd", "vim_tiny-224-b0-bf16-fwd",
+                                 "vim_tiny-224-b1-int8-fwd", "vim_tiny-224-b1-bf16-sideways", "vim_tiny-224"])
+def test_bad_names_say_what_is_allowed(bad):
+    with pytest.raises(ValueError, match="bad shape name"):
+        parse_case(bad)

@@ -1,7 +1,8 @@
 """The scan benchmark cases, and their inputs laid out exactly as the Vim mixer passes them.
 
-Shared by the GPU benchmarks (tests/benchmarks), the A/B worker and the static check's
-kernel configurations, so all three look at the same shapes.  Imports only torch: the
+The one definition of the scan benchmark shapes: `vimbench kernels` and its pytest
+benchmarks (vimbench/kernels/bench.py), the A/B worker and the static check's kernel
+configurations all take their shapes and inputs from here.  Imports only torch: the
 A/B worker loads this file by path next to another revision's kernels.
 
 Layout (vimbench/models/vim_mixer.py): every (batch, C, L) argument is a transposed view
@@ -18,52 +19,84 @@ from dataclasses import dataclass
 
 import torch
 
-VIM_TI = {"dim": 384, "N": 16, "dt_rank": 12}  # E = 2 * 192, d_state 16, R = ceil(192 / 16)
+# the mixer's inner dim E = 2 * D and dt rank R = ceil(D / 16) per model; N = 16 for all
+MODELS = {"vim_tiny": (384, 12), "vim_small": (768, 24), "vim_base": (1536, 48)}
 TOKENS = {224: 197, 1248: 6085}  # patches + cls token
+D_STATE = 16
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+# "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn) | "bidirdt"
+# (bidirectional_scan_fn with delta as dt_low + delta_proj_weight: the Vim mixer's call)
+DIRECTIONS = ("fwd", "bidir", "bidirdt")
 
 
 @dataclass(frozen=True)
 class ScanCase:
-    # "fwd" (selective_scan_fn, one direction) | "bidir" (bidirectional_scan_fn) | "bidirdt"
-    # (bidirectional_scan_fn with delta as dt_low + delta_proj_weight: the Vim mixer's call)
-    direction: str
+    """One scan benchmark shape, named MODEL-RES-bBATCH-DTYPE-DIR (e.g.
+    vim_tiny-1248-b128-bf16-bidirdt) by the A/B gate, the static check and `vimbench kernels`."""
+
+    model: str
     resolution: int
     batch: int
-    dtype: str = "bfloat16"
-    dim: int = VIM_TI["dim"]
-    N: int = VIM_TI["N"]
-    dt_rank: int = VIM_TI["dt_rank"]
+    dtype: str  # "bf16" | "fp16" | "fp32"
+    direction: str
+
+    @property
+    def dim(self) -> int:
+        return MODELS[self.model][0]
+
+    @property
+    def dt_rank(self) -> int:
+        return MODELS[self.model][1]
+
+    @property
+    def N(self) -> int:
+        return D_STATE
 
     @property
     def L(self) -> int:
         return TOKENS[self.resolution]
 
     @property
-    def name(self) -> str:
-        # the naming of vimbench/kernels/bench.py (the kernel engineer's benchmark shapes)
-        return f"vim_tiny-{self.resolution}-b{self.batch}-{_SHORT_DTYPE[self.dtype]}-{self.direction}"
+    def torch_dtype(self) -> torch.dtype:
+        return getattr(torch, DTYPES[self.dtype])
 
     @property
+    def name(self) -> str:
+        return f"{self.model}-{self.resolution}-b{self.batch}-{self.dtype}-{self.direction}"
+
     def min_bytes(self) -> int:
-        """Bytes a perfect kernel moves: read u, delta (each direction), z; write y; read B, C."""
-        size = torch.empty((), dtype=getattr(torch, self.dtype)).element_size()
-        per_channel_elems = self.batch * self.dim * self.L
-        per_state_elems = self.batch * self.N * self.L
-        if self.direction == "fwd":
-            return size * (4 * per_channel_elems + 2 * per_state_elems)
-        if self.direction == "bidirdt":  # dt_low (R per token) instead of delta (E per token)
-            return size * (4 * per_channel_elems + 4 * per_state_elems + 2 * self.batch * self.dt_rank * self.L)
-        return size * (6 * per_channel_elems + 4 * per_state_elems)
+        """Bytes a perfect kernel moves: read u, delta (each direction), z; write y; read B, C
+        (DESIGN.md section 4); bidirdt reads dt_low (R per token) instead of delta."""
+        size = torch.empty((), dtype=self.torch_dtype).element_size()
+        per_token = {"fwd": 4 * self.dim + 2 * self.N, "bidir": 6 * self.dim + 4 * self.N,
+                     "bidirdt": 4 * self.dim + 4 * self.N + 2 * self.dt_rank}[self.direction]
+        return size * self.batch * self.L * per_token
+
+    def exponentials(self) -> int:
+        return self.batch * self.L * self.dim * self.N * (1 if self.direction == "fwd" else 2)
 
 
-_SHORT_DTYPE = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+def parse_case(name: str) -> ScanCase:
+    """Inverse of ScanCase.name; a ValueError names what is wrong and what is allowed."""
+    try:
+        model, res, b, dtype, direction = name.split("-")
+        case = ScanCase(model, int(res), int(b.lstrip("b")), dtype, direction)
+        case.dim, case.L  # noqa: B018  (validates model and resolution)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"bad shape name {name!r}: expected MODEL-RES-bBATCH-DTYPE-DIR with MODEL in "
+                         f"{list(MODELS)}, RES in {list(TOKENS)}, DIR {'|'.join(DIRECTIONS)}") from err
+    if dtype not in DTYPES or direction not in DIRECTIONS or case.batch < 1:
+        raise ValueError(f"bad shape name {name!r}: dtype {'|'.join(DTYPES)}, direction "
+                         f"{'|'.join(DIRECTIONS)}, batch >= 1")
+    return case
+
 
 SCAN_CASES = tuple(
-    ScanCase(direction, resolution, batch)
+    ScanCase("vim_tiny", resolution, batch, "bf16", direction)
     for direction in ("fwd", "bidir")
     for resolution in (224, 1248)
     for batch in (1, 128)
-) + (ScanCase("bidirdt", 1248, 128), ScanCase("bidirdt", 1248, 1))
+) + (ScanCase("vim_tiny", 1248, 128, "bf16", "bidirdt"), ScanCase("vim_tiny", 1248, 1, "bf16", "bidirdt"))
 
 
 def case_by_name(name: str) -> ScanCase:
@@ -103,7 +136,7 @@ def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
 
 def make_inputs(case: ScanCase, device="cuda", seed: int | None = None) -> tuple[tuple, dict]:
     """(args, kwargs) for selective_scan_fn / bidirectional_scan_fn at this case."""
-    dtype = getattr(torch, case.dtype)
+    dtype = case.torch_dtype
     generator = None
     if seed is not None and torch.device(device).type != "meta":
         generator = torch.Generator(device=device).manual_seed(seed)

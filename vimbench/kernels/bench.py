@@ -25,143 +25,58 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
+
+import torch
 
 from vimbench.ceilings import copy_bandwidth, exp2_rate
+from vimbench.compare.scan_cases import MODELS, TOKENS, ScanCase, parse_case, scan_function
+from vimbench.compare.scan_cases import make_inputs as make_case_inputs
 
-MODELS = {"vim_tiny": 384, "vim_small": 768, "vim_base": 1536}  # inner dim E of the mixer
-RESOLUTIONS = {224: 197, 1248: 6085}  # tokens incl. the cls token
 BATCHES = (1, 8, 128)
-D_STATE = 16
-DT_RANK = {"vim_tiny": 12, "vim_small": 24, "vim_base": 48}
 
 
-@dataclass(frozen=True)
-class ScanShape:
-    model: str
-    resolution: int
-    batch: int
-    dtype: str  # "bf16" | "fp16" | "fp32"
-    direction: str  # "fwd" | "bidir" | "bidirdt" (bidir with delta = W @ dt_low formed inside)
-
-    @property
-    def dim(self) -> int:
-        return MODELS[self.model]
-
-    @property
-    def L(self) -> int:
-        return RESOLUTIONS[self.resolution]
-
-    @property
-    def name(self) -> str:
-        return f"{self.model}-{self.resolution}-b{self.batch}-{self.dtype}-{self.direction}"
-
-    def min_bytes(self) -> int:
-        e = {"bf16": 2, "fp16": 2, "fp32": 4}[self.dtype]
-        per_token = {"fwd": 4 * self.dim + 2 * D_STATE, "bidir": 6 * self.dim + 4 * D_STATE,
-                     "bidirdt": 4 * self.dim + 4 * D_STATE + 2 * DT_RANK[self.model]}[self.direction]
-        return e * self.batch * self.L * per_token
-
-    def exponentials(self) -> int:
-        return self.batch * self.L * self.dim * D_STATE * (1 if self.direction == "fwd" else 2)
-
-
-def default_shapes() -> list[ScanShape]:
-    shapes = [ScanShape(m, r, b, "bf16", d) for m in MODELS for r in RESOLUTIONS for b in BATCHES
+def default_shapes() -> list[ScanCase]:
+    shapes = [ScanCase(m, r, b, "bf16", d) for m in MODELS for r in TOKENS for b in BATCHES
               for d in ("fwd", "bidir")]
-    shapes += [ScanShape("vim_tiny", 1248, b, "fp32", "fwd") for b in (1, 128)]
-    shapes += [ScanShape("vim_tiny", 1248, b, "bf16", "bidirdt") for b in (1, 128)]
+    shapes += [ScanCase("vim_tiny", 1248, b, "fp32", "fwd") for b in (1, 128)]
+    shapes += [ScanCase("vim_tiny", 1248, b, "bf16", "bidirdt") for b in (1, 128)]
     return shapes
 
 
-def parse_shape(name: str) -> ScanShape:
-    """Inverse of ScanShape.name, e.g. 'vim_tiny-1248-b128-bf16-fwd'."""
-    try:
-        model, res, b, dtype, direction = name.split("-")
-        shape = ScanShape(model, int(res), int(b.lstrip("b")), dtype, direction)
-        shape.dim, shape.L  # noqa: B018  (validates model and resolution)
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"bad shape name {name!r}: expected MODEL-RES-bBATCH-DTYPE-DIR with MODEL in "
-                         f"{list(MODELS)}, RES in {list(RESOLUTIONS)}, DIR fwd|bidir|bidirdt") from err
-    if dtype not in ("bf16", "fp16", "fp32") or direction not in ("fwd", "bidir", "bidirdt"):
-        raise ValueError(f"bad shape name {name!r}: dtype bf16|fp16|fp32, direction fwd|bidir|bidirdt")
-    return shape
+def parse_shape(name: str) -> ScanCase:
+    """A shape name such as 'vim_tiny-1248-b128-bf16-fwd' (scan_cases.parse_case)."""
+    return parse_case(name)
 
 
-def make_inputs(shape: ScanShape, device="cuda", seed=0):
-    """Scan inputs laid out as the Vim model produces them: u, delta, z are (batch, L, E)
-    Linear/conv outputs seen as (batch, E, L); B, C are slices of the x_proj output
-    (batch, L, R + 2N + pad, see scan_cases.x_proj_layout); z is a strided half of the
-    in_proj output (row stride 2E).
-    "bidirdt" passes each direction's dt_low (the first R columns of its x_proj output)
-    instead of delta, and appends the two dt_proj weights (E, R) to the tuple."""
-    import torch
-
-    from vimbench.compare.scan_cases import x_proj_layout
-
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[shape.dtype]
-    g = torch.Generator(device=device).manual_seed(seed)
-    b, L, E, N, R = shape.batch, shape.L, shape.dim, D_STATE, DT_RANK[shape.model]
-
-    def rnd(*size, scale=1.0, shift=0.0):
-        return (torch.randn(*size, generator=g, device=device) * scale + shift).to(dtype)
-
-    def one_direction():
-        width, b0 = x_proj_layout(R, N)
-        proj = rnd(b, L, width)
-        A = -torch.arange(1, N + 1, device=device, dtype=torch.float32).repeat(E, 1) \
-            * (0.5 + torch.rand(E, 1, generator=g, device=device))
-        d = dict(u=rnd(b, L, E).transpose(1, 2), delta=rnd(b, L, E, scale=0.5, shift=-2.0).transpose(1, 2),
-                 A=A, B=proj[:, :, b0:b0 + N].transpose(1, 2), C=proj[:, :, b0 + N:b0 + 2 * N].transpose(1, 2),
-                 D=torch.ones(E, device=device), delta_bias=torch.rand(E, generator=g, device=device) * 0.5)
-        if shape.direction == "bidirdt":  # W @ dt_low at delta's scale; the bias shifts it as above
-            d.update(delta=proj[:, :, :R].transpose(1, 2), delta_bias=d["delta_bias"] - 2.0,
-                     W=torch.randn(E, R, generator=g, device=device) * (0.5 / math.sqrt(R)))
-        return d
-
-    xz = rnd(b, L, 2 * E)
-    fwd = one_direction()
-    z = xz[:, :, E:].transpose(1, 2)
-    if shape.direction == "fwd":
-        return (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], z, fwd["delta_bias"])
-    bwd = one_direction()
-    both = (fwd["u"], fwd["delta"], fwd["A"], fwd["B"], fwd["C"], fwd["D"], fwd["delta_bias"],
-            bwd["u"], bwd["delta"], bwd["A"], bwd["B"], bwd["C"], bwd["D"], bwd["delta_bias"], z)
-    return both + (fwd["W"], bwd["W"]) if shape.direction == "bidirdt" else both
+def make_inputs(shape: ScanCase, device="cuda", seed=0) -> tuple[tuple, dict]:
+    """(args, kwargs) of the shape's scan call, laid out as the Vim model produces them
+    (scan_cases.make_inputs)."""
+    return make_case_inputs(shape, device=device, seed=seed)
 
 
-def _bidir_kwargs(shape: ScanShape, inputs) -> tuple[tuple, dict]:
-    """(positional, keyword) arguments of the bidirectional call from make_inputs' tuple."""
-    if shape.direction == "bidirdt":
-        return inputs[:15], dict(delta_proj_weight=inputs[15], delta_proj_weight_b=inputs[16])
-    return inputs, {}
+def scan_callable(shape: ScanCase, inputs, plan=None):
+    args, kwargs = inputs
+    fn = scan_function(shape.direction)
+    return lambda: fn(*args, plan=plan, **kwargs)
 
 
-def scan_callable(shape: ScanShape, inputs, plan=None):
-    from vimbench.kernels.selective_scan import bidirectional_scan_fn, selective_scan_fn
-
-    if shape.direction == "fwd":
-        u, delta, A, B, C, D, z, bias = inputs
-        return lambda: selective_scan_fn(u, delta, A, B, C, D, z, bias, True, plan=plan)
-    args, kwargs = _bidir_kwargs(shape, inputs)
-    return lambda: bidirectional_scan_fn(*args, delta_softplus=True, plan=plan, **kwargs)
+def _batch_slice(x, i: int):
+    # float64 copies of one batch element (3-d tensors) and of the per-channel parameters
+    if not isinstance(x, torch.Tensor):
+        return x
+    return x[i:i + 1].double() if x.dim() == 3 else x.double()
 
 
-def reference_error(shape: ScanShape, inputs, out, check_all=True) -> float:
+def reference_error(shape: ScanCase, inputs, out, check_all=True) -> float:
     """Relative L2 error against the float64 reference on the first and (check_all) the
     last batch element: the reference is a Python loop over L, too slow for whole batches."""
-    import torch
-
     from vimbench.kernels.selective_scan import bidirectional_scan_ref, selective_scan_ref
 
+    reference = selective_scan_ref if shape.direction == "fwd" else bidirectional_scan_ref
+    args, kwargs = inputs
     worst = 0.0
     for i in sorted({0, shape.batch - 1} if check_all else {0}):
-        sl = [x[i:i + 1].double() if x.dim() == 3 else x.double() for x in inputs]
-        if shape.direction == "fwd":
-            ref = selective_scan_ref(*sl, delta_softplus=True)
-        else:
-            args, kwargs = _bidir_kwargs(shape, sl)
-            ref = bidirectional_scan_ref(*args, delta_softplus=True, **kwargs)
+        ref = reference(*(_batch_slice(a, i) for a in args), **{k: _batch_slice(v, i) for k, v in kwargs.items()})
         got = out[i:i + 1].double()
         if not torch.isfinite(got).all():
             return math.inf
@@ -170,9 +85,8 @@ def reference_error(shape: ScanShape, inputs, out, check_all=True) -> float:
     return worst
 
 
-def time_shape(shape: ScanShape, l2_bytes: int, plan=None, check=True, graphs=False, check_all=True):
+def time_shape(shape: ScanCase, l2_bytes: int, plan=None, check=True, graphs=False, check_all=True):
     """Returns a dict row: ms (median), p10/p90, error vs reference."""
-    import torch
     import triton.testing
 
     sets = 1
@@ -202,7 +116,6 @@ def time_shape(shape: ScanShape, l2_bytes: int, plan=None, check=True, graphs=Fa
 
 
 def machine_header() -> dict:
-    import torch
     import triton
 
     from vimbench.env import git_commit
@@ -228,8 +141,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    import torch
-
     try:
         shapes = [parse_shape(s) for s in args.shapes] if args.shapes else default_shapes()
     except ValueError as err:
