@@ -13,7 +13,8 @@ import json
 
 import torch
 
-from vimbench.kernels.bench import machine_header, parse_shape, time_shape
+from vimbench.compare.scan_cases import parse_case
+from vimbench.kernels.bench import machine_header, time_shape
 from vimbench.kernels.selective_scan.fused import ScanPlan, plan_scan
 
 L_1248 = 6085
@@ -47,7 +48,7 @@ def main():
     print(json.dumps(head), flush=True)
     rows = []
     for name in args.shapes:
-        shape = parse_shape(name)
+        shape = parse_case(name)
         auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"),
                          directions=2 if shape.direction.startswith("bidir") else 1,
                          dt_rank=shape.dt_rank if shape.direction == "bidirdt" else 0)

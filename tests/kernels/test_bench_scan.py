@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vimbench.compare.scan_cases import make_inputs, parse_case
 from vimbench.kernels import bench
 
 pytestmark = pytest.mark.gpu
@@ -39,8 +40,8 @@ def copy_bandwidth():
 
 @pytest.mark.parametrize("shape_name", SHAPES, ids=SHAPES)
 def test_bench_scan(benchmark, shape_name, copy_bandwidth):
-    shape = bench.parse_shape(shape_name)
-    inputs = bench.make_inputs(shape)
+    shape = parse_case(shape_name)
+    inputs = make_inputs(shape, seed=0)
     scan = bench.scan_callable(shape, inputs)
     out = scan()
     torch.cuda.synchronize()

@@ -119,7 +119,6 @@ def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
     u = torch.randn(b, L, E, generator=generator, **kw).mul_(0.5)  # conv + SiLU output
     width, b0 = x_proj_layout(R, N)
     x_dbl = torch.randn(b, L, width, generator=generator, **kw)  # x_proj output
-    delta = torch.randn(b, L, E, generator=generator, **kw).mul_(0.1)  # dt_proj(dt_low), bias apart
     dt = torch.exp(
         torch.rand(E, generator=generator, device=device) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)
     )
@@ -131,6 +130,7 @@ def _direction(case: ScanCase, device, dtype, generator, low_rank_dt=False):
     if low_rank_dt:  # dt_low: the first R columns of x_proj's output; dt_proj's weight, its init scale
         W = (torch.rand(E, R, generator=generator, device=device) * 2 - 1) * R**-0.5
         return (cl(u), cl(x_dbl[..., :R]), A, cl(B), cl(C), D, delta_bias), W
+    delta = torch.randn(b, L, E, generator=generator, **kw).mul_(0.1)  # dt_proj(dt_low), bias apart
     return cl(u), cl(delta), A, cl(B), cl(C), D, delta_bias
 
 

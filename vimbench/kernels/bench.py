@@ -29,8 +29,7 @@ import sys
 import torch
 
 from vimbench.ceilings import copy_bandwidth, exp2_rate
-from vimbench.compare.scan_cases import MODELS, TOKENS, ScanCase, parse_case, scan_function
-from vimbench.compare.scan_cases import make_inputs as make_case_inputs
+from vimbench.compare.scan_cases import MODELS, TOKENS, ScanCase, make_inputs, parse_case, scan_function
 
 BATCHES = (1, 8, 128)
 
@@ -41,17 +40,6 @@ def default_shapes() -> list[ScanCase]:
     shapes += [ScanCase("vim_tiny", 1248, b, "fp32", "fwd") for b in (1, 128)]
     shapes += [ScanCase("vim_tiny", 1248, b, "bf16", "bidirdt") for b in (1, 128)]
     return shapes
-
-
-def parse_shape(name: str) -> ScanCase:
-    """A shape name such as 'vim_tiny-1248-b128-bf16-fwd' (scan_cases.parse_case)."""
-    return parse_case(name)
-
-
-def make_inputs(shape: ScanCase, device="cuda", seed=0) -> tuple[tuple, dict]:
-    """(args, kwargs) of the shape's scan call, laid out as the Vim model produces them
-    (scan_cases.make_inputs)."""
-    return make_case_inputs(shape, device=device, seed=seed)
 
 
 def scan_callable(shape: ScanCase, inputs, plan=None):
@@ -142,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     try:
-        shapes = [parse_shape(s) for s in args.shapes] if args.shapes else default_shapes()
+        shapes = [parse_case(s) for s in args.shapes] if args.shapes else default_shapes()
     except ValueError as err:
         print(f"vimbench kernels: --shapes: {err}", file=sys.stderr)
         return 2
