@@ -162,7 +162,7 @@ def test_vimbench_registry():
     for size in VIM_EMBED_DIMS:
         spec = registry.get_model_spec(f"vim_{size}")
         assert (spec.family, spec.variant_kind, spec.variants, spec.default_variant, spec.patch_size) == (
-            "vim", "scan_backend", ("torch", "triton", "mamba_ssm", "triton-fused"), "triton-fused", 16)
+            "vim", "scan_backend", ("torch", "triton", "triton-fused", "official"), "triton-fused", 16)
     with torch.device("meta"):
         model = registry.create_model("vim_small", "torch", img_size=64)
     assert isinstance(model, VisionMamba) and model.scan_backend == "torch"

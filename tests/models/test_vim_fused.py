@@ -57,9 +57,9 @@ def test_fused_variant_is_registered_and_recorded():
     assert not plain.fused
 
 
-def test_fused_refuses_the_mamba_ssm_route():
+def test_fused_refuses_the_official_route():
     with pytest.raises(ValueError, match="fused"):
-        tiny_vim(scan_backend="mamba_ssm", fused=True)
+        tiny_vim(scan_backend="official", fused=True)
 
 
 class _Capture(torch.nn.Module):

@@ -9,8 +9,9 @@ The patch embedding (patch_embed.py) keeps the conv's weights but runs the conv 
 over the unfolded patches (cuDNN's layout conversions cost more than the conv at 1248 px).
 Parameter names and shapes match the official checkpoints (`torch.load(path)["model"]`
 loads with strict=True at the checkpoint's resolution).  The mixer is in vim_mixer.py;
-the scan backend ("torch" | "triton" | "mamba_ssm") is an explicit constructor argument,
-kept in `model.scan_backend`.
+the scan backend ("torch" | "triton") is an explicit constructor argument, kept in
+`model.scan_backend`.  scan_backend="official" builds the paper's own code path on the
+official CUDA kernels instead (vim_official.py; same parameters, same function).
 
 Registered under vimbench's registry as vim_tiny / vim_small / vim_base (variant = scan
 backend) and under timm's as vim_{tiny,small,base}_patch16_224 (kwargs img_size,
@@ -31,7 +32,7 @@ from .patch_embed import PatchEmbed
 from .registry import ModelSpec, register_model
 from .vim_fused_ops import FUSED_SUFFIX, check_fusable, load_add_rmsnorm, split_variant
 from .vim_mixer import BiMambaV2Mixer, at_least_fp32
-from .vim_scan_backends import SCAN_BACKENDS
+from .vim_scan_backends import FLIP_FREE_BACKENDS, OFFICIAL
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
@@ -105,7 +106,8 @@ class VisionMamba(nn.Module):
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, embed_dim: int = 192,
                  depth: int = 24, d_state: int = 16, expand: int = 2, d_conv: int = 4,
                  dt_rank: int | None = None, in_chans: int = 3, num_classes: int = 1000,
-                 norm_eps: float = 1e-5, scan_backend: str = "triton", fused: bool = False):
+                 norm_eps: float = 1e-5, scan_backend: str = "triton", fused: bool = False,
+                 patch_embed_impl: str = "gemm"):
         super().__init__()
         img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         if len(img_size) != 2 or any(s <= 0 or s % patch_size for s in img_size):
@@ -117,15 +119,13 @@ class VisionMamba(nn.Module):
         self.num_classes = num_classes
         self.embed_dim = self.num_features = embed_dim
 
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, impl=patch_embed_impl)
         num_patches = self.patch_embed.num_patches
         self.cls_index = num_patches // 2  # the official "middle cls token"
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim))
         self.layers = nn.ModuleList(
-            VimBlock(embed_dim, BiMambaV2Mixer(embed_dim, d_state=d_state, d_conv=d_conv, expand=expand,
-                                               dt_rank=dt_rank, scan_backend=scan_backend, fused=fused),
-                     norm_eps, fused=fused)
+            self._make_block(embed_dim, dict(d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank), norm_eps)
             for _ in range(depth))
         self.norm_f = RMSNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
@@ -134,6 +134,10 @@ class VisionMamba(nn.Module):
             input_size=(in_chans, *img_size), num_classes=num_classes, mean=IMAGENET_DEFAULT_MEAN,
             std=IMAGENET_DEFAULT_STD, interpolation="bicubic", crop_pct=0.875,
             first_conv="patch_embed.proj", classifier="head")
+
+    def _make_block(self, dim: int, mixer_kwargs: dict, norm_eps: float) -> nn.Module:
+        mixer = BiMambaV2Mixer(dim, scan_backend=self.scan_backend, fused=self.fused, **mixer_kwargs)
+        return VimBlock(dim, mixer, norm_eps, fused=self.fused)
 
     def _init_official_weights(self, depth: int) -> None:
         """As the official VisionMamba.__init__ (mixer-internal inits live in the mixer)."""
@@ -185,6 +189,10 @@ def vim(size: str, img_size: int | tuple[int, int] = 224, scan_backend: str = "t
     """Vim-Ti/S/B by size name ("tiny" | "small" | "base"); kwargs override VisionMamba's."""
     if size not in VIM_EMBED_DIMS:
         raise ValueError(f"unknown Vim size {size!r}; allowed: {', '.join(VIM_EMBED_DIMS)}")
+    if scan_backend == OFFICIAL:
+        from .vim_official import OfficialVisionMamba
+
+        return OfficialVisionMamba(img_size=img_size, embed_dim=VIM_EMBED_DIMS[size], **kwargs)
     return VisionMamba(img_size=img_size, embed_dim=VIM_EMBED_DIMS[size], scan_backend=scan_backend, **kwargs)
 
 
@@ -199,7 +207,7 @@ def _build_variant(size: str, variant: str, img_size: int) -> VisionMamba:
 for _size in VIM_EMBED_DIMS:
     register_model(ModelSpec(
         name=f"vim_{_size}", family="vim", variant_kind="scan_backend",
-        variants=SCAN_BACKENDS + ("triton" + FUSED_SUFFIX,),
+        variants=FLIP_FREE_BACKENDS + ("triton" + FUSED_SUFFIX, OFFICIAL),
         # The fused blocks compute the same function (tests/models/test_vim_fused.py) and ran
         # 2.9x faster on an H100 at 1248 px (reports/highres-h100), so they are the default.
         default_variant="triton" + FUSED_SUFFIX, patch_size=16,

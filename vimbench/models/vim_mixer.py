@@ -16,8 +16,8 @@ token order:
 - x_proj_b and dt_proj_b act on one token at a time, so token order does not matter;
 - a scan over the flipped sequence, flipped back, is a scan that runs t = L-1 .. 0.
 So this module runs the anti-causal conv and hands both directions, in original order, to
-one `bidirectional_scan` call (`(y_f + y_b) / 2 * silu(z)`).  The `mamba_ssm` backend keeps
-the official flip-based route so that its kernels run exactly as in the official code.
+one `bidirectional_scan` call (`(y_f + y_b) / 2 * silu(z)`).  The paper's own flip-based
+route on the official kernels is a subclass of this module in vim_official.py.
 
 Memory (inference): dt_proj is applied inside the scan (`delta_proj_weight`: the scan gets
 dt_low, R values a token, and forms dt = W @ dt_low itself), so no (batch, L, E) dt tensor
@@ -38,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .vim_fused_ops import check_fusable, load_bidirectional_conv1d
-from .vim_scan_backends import check_scan_backend, load_bidirectional_scan, load_mamba_ssm_ops
+from .vim_scan_backends import check_scan_backend, load_bidirectional_scan
 
 
 def depthwise_conv1d_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -123,15 +123,17 @@ class BiMambaV2Mixer(nn.Module):
         # 48 ran in 0.815x the time (H100, benchmarks/xproj_width.py).  Vim-S/B: 0.
         self.x_proj_pad = -(r + 2 * n) % 8
         self.scan_backend = check_scan_backend(scan_backend)
-        if scan_backend == "mamba_ssm":
-            self._selective_scan_fn, self._causal_conv1d_fn = load_mamba_ssm_ops()
-        else:
-            self._bidirectional_scan = load_bidirectional_scan(scan_backend)
+        self._load_scan_backend()
         # fused=True: both conv directions in one Triton kernel (vim_fused_ops.py)
         self.fused = fused
         if fused:
             check_fusable(scan_backend)
             self._bidirectional_conv1d = load_bidirectional_conv1d()
+
+    def _load_scan_backend(self) -> None:
+        """Resolve the scan now, so a missing backend fails before any timing (subclasses
+        that run other kernels override this)."""
+        self._bidirectional_scan = load_bidirectional_scan(self.scan_backend)
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, d_inner={self.d_inner}, d_state={self.d_state}, "
@@ -141,11 +143,7 @@ class BiMambaV2Mixer(nn.Module):
         """hidden (batch, L, D) -> (batch, L, D)."""
         xz = self.in_proj(hidden)  # (batch, L, 2E)
         x, z = xz.split(self.d_inner, dim=-1)  # views
-        if self.scan_backend == "mamba_ssm":
-            y = self._mixed_flip_based_mamba_ssm(x, z)
-        else:
-            y = self._mixed_flip_free(x, z)
-        return self.out_proj(y)
+        return self.out_proj(self._mixed_flip_free(x, z))
 
     def _ssm_inputs(self, u: torch.Tensor, x_proj: nn.Linear):
         """u (batch, L, E) -> dt_low (batch, L, R) and B, C (batch, L, N), views of x_proj(u).
@@ -190,23 +188,3 @@ class BiMambaV2Mixer(nn.Module):
             out=None if torch.is_grad_enabled() else cl(x),
         )  # (batch, E, L)
         return cl(y)
-
-    def _mixed_flip_based_mamba_ssm(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The official route with the official kernels: scan the flipped sequence, flip back."""
-        x_cf = x.transpose(1, 2).contiguous()  # (batch, E, L), as causal_conv1d wants
-        z_cf = z.transpose(1, 2).contiguous()
-        y_f = self._mamba_ssm_direction(x_cf, z_cf, self.conv1d, self.x_proj, self.dt_proj,
-                                        self.A_log, self.D)
-        y_b = self._mamba_ssm_direction(x_cf.flip(-1), z_cf.flip(-1), self.conv1d_b, self.x_proj_b,
-                                        self.dt_proj_b, self.A_b_log, self.D_b).flip(-1)
-        return ((y_f + y_b) / 2).transpose(1, 2)
-
-    def _mamba_ssm_direction(self, x_cf, z_cf, conv, x_proj, dt_proj, a_log, d):
-        u = self._causal_conv1d_fn(x_cf, conv.weight.squeeze(1), conv.bias, activation="silu")
-        dt_low, b, c = self._ssm_inputs(u.transpose(1, 2), x_proj)
-        dt = F.linear(dt_low, dt_proj.weight)
-        return self._selective_scan_fn(
-            u, dt.transpose(1, 2).contiguous(), -torch.exp(at_least_fp32(a_log)),
-            b.transpose(1, 2).contiguous(), c.transpose(1, 2).contiguous(), at_least_fp32(d),
-            z=z_cf, delta_bias=at_least_fp32(dt_proj.bias), delta_softplus=True,
-        )

@@ -4,9 +4,10 @@
                 loop over tokens). Always available.
 - `triton`    : our kernel, `vimbench.kernels.selective_scan.bidirectional_scan_fn`
                 (flip-free, both directions in one call). Same signature as the reference.
-- `mamba_ssm` : the official CUDA kernels (`mamba_ssm` selective scan + `causal_conv1d`),
-                run the official flip-based way, so a user can put them side by side.
-                Never a dependency of vimbench: asked for and missing is an error.
+- `official`  : the paper's own code path on mamba_ssm's and causal_conv1d's compiled CUDA
+                kernels, flips and all (vim_official.py; ops from vimbench.official).
+                Never a dependency of vimbench: asked for and missing is an error that
+                names the build command.
 
 A backend is resolved when the model is built, so a missing one fails before any timing
 starts, and there is no silent fallback to a slower path.
@@ -16,12 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-SCAN_BACKENDS = ("torch", "triton", "mamba_ssm")
-
-_MAMBA_SSM_INSTALL = (
-    "pip install causal-conv1d mamba-ssm --no-build-isolation   "
-    "(needs a CUDA toolkit matching your torch build; see https://github.com/state-spaces/mamba)"
-)
+OFFICIAL = "official"
+SCAN_BACKENDS = ("torch", "triton", OFFICIAL)
+FLIP_FREE_BACKENDS = ("torch", "triton")  # the ones BiMambaV2Mixer runs itself
 
 
 def check_scan_backend(name: str) -> str:
@@ -47,17 +45,5 @@ def load_bidirectional_scan(name: str) -> Callable:
                 f"which could not be imported ({err}); use scan_backend='torch' meanwhile"
             ) from err
         return bidirectional_scan_fn  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)
-    raise ValueError(f"scan_backend {name!r} has no flip-free scan pair; use load_mamba_ssm_ops()")
+    raise ValueError(f"scan_backend {name!r} has no flip-free scan pair; the official route is OfficialMixer in vimbench.models.vim_official")
 
-
-def load_mamba_ssm_ops() -> tuple[Callable, Callable]:
-    """(selective_scan_fn, causal_conv1d_fn) from the official packages, or a clear error."""
-    try:
-        from causal_conv1d import causal_conv1d_fn
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
-    except ImportError as err:
-        raise ImportError(
-            f"scan_backend='mamba_ssm' needs the official mamba_ssm and causal_conv1d packages ({err}). "
-            f"Install them with: {_MAMBA_SSM_INSTALL}; or use scan_backend='triton' or 'torch'"
-        ) from err
-    return selective_scan_fn, causal_conv1d_fn
