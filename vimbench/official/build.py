@@ -40,8 +40,9 @@ from .ops import MANIFEST, default_build_dir
 PINNED = {"mamba_ssm": "2.3.2.post1", "causal_conv1d": "1.7.0"}
 PIP_NAMES = {"mamba_ssm": "mamba-ssm", "causal_conv1d": "causal-conv1d"}
 
-# Their setup.py's nvcc flags, minus the architecture list (ours is one card's).
-NVCC_FLAGS = ["-O3", "-std=c++17", "-U__CUDA_NO_HALF_OPERATORS__", "-U__CUDA_NO_HALF_CONVERSIONS__",
+# Their setup.py's nvcc flags, minus the architecture list (ours is one card's) and minus
+# -std=c++17: torch's build helper picks the standard its headers need (C++20 from 2.10 on).
+NVCC_FLAGS = ["-O3", "-U__CUDA_NO_HALF_OPERATORS__", "-U__CUDA_NO_HALF_CONVERSIONS__",
               "-U__CUDA_NO_BFLOAT16_OPERATORS__", "-U__CUDA_NO_BFLOAT16_CONVERSIONS__",
               "-U__CUDA_NO_BFLOAT162_OPERATORS__", "-U__CUDA_NO_BFLOAT162_CONVERSIONS__",
               "--expt-relaxed-constexpr", "--expt-extended-lambda", "--use_fast_math", "-lineinfo"]
@@ -90,8 +91,10 @@ from torch.utils.cpp_extension import BuildExtension, CUDAExtension
 
 setup(
     name="vimbench-official-{package}",
+    packages=[],
+    py_modules=[],
     ext_modules=[CUDAExtension(name={module!r}, sources={sources!r}, include_dirs=[{include!r}],
-                               extra_compile_args={{"cxx": ["-O3", "-std=c++17"], "nvcc": {nvcc!r}}})],
+                               extra_compile_args={{"cxx": ["-O3"], "nvcc": {nvcc!r}}})],
     cmdclass={{"build_ext": BuildExtension}},
 )
 """
@@ -129,11 +132,16 @@ def unpack(sdist: Path, into: Path) -> Path:
 
 
 def write_setup(package: str, source_root: Path) -> Path:
+    """Our build description in a directory of its own beside the sources: setuptools then
+    reads nothing of the package's own pyproject.toml / setup.cfg."""
     spec = EXTENSIONS[package]
     if package == "mamba_ssm":
         (source_root / "csrc/selective_scan/vimbench_backward_stub.cpp").write_text(BACKWARD_STUB)
-    setup = source_root / "vimbench_setup.py"
-    setup.write_text(SETUP_TEMPLATE.format(package=package, module=spec["module"], sources=spec["sources"],
+    build_dir = source_root.parent / f"{package}-vimbench-build"
+    build_dir.mkdir(exist_ok=True)
+    setup = build_dir / "setup.py"
+    setup.write_text(SETUP_TEMPLATE.format(package=package, module=spec["module"],
+                                           sources=[str(source_root / s) for s in spec["sources"]],
                                            include=str(source_root / spec["include"]), nvcc=NVCC_FLAGS))
     return setup
 
@@ -151,7 +159,7 @@ def install(package: str, source_root: Path, dest: Path) -> None:
     shutil.copytree(source_root / package, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
     for old in dest.glob(f"{module}*.so"):
         old.unlink()
-    (built,) = glob.glob(str(source_root / f"{module}*.so"))
+    (built,) = glob.glob(str(source_root.parent / f"{package}-vimbench-build" / f"{module}*.so"))
     shutil.copy2(built, dest)
 
 
