@@ -35,7 +35,7 @@ class Row:
     cell_id: str                      # stable key of the cell's parameters, used by --resume
     suite: str
     model: str                        # registry name, e.g. "deit_tiny", "vim_tiny"
-    variant: str                      # DeiT: attention variant ("eager" | "sdpa" | "sdpa-flash" | ...); Vim: scan backend
+    variant: str                      # DeiT: attention variant ("eager" | "sdpa" | "sdpa-flash" ...); Vim: scan backend
     resolution: int                   # image side in pixels
     batch: int
     precision: str                    # fp32 | tf32 | amp-fp16 | amp-bf16 | fp16 | bf16

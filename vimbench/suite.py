@@ -233,7 +233,8 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
     for i, entry in enumerate(suite.entries):
         for cell in _entry_cells(entry):
             if cell.cell_id in seen:
-                where = "repeats a value of its own lists" if seen[cell.cell_id] == i else f"is also in models[{seen[cell.cell_id]}]"
+                first = seen[cell.cell_id]
+                where = "repeats a value of its own lists" if first == i else f"is also in models[{first}]"
                 raise SuiteError(path, f"models[{i}]", f"cell {cell.cell_id} {where}", "each cell once")
             seen[cell.cell_id] = i
     return suite

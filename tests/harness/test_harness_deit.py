@@ -173,7 +173,8 @@ FLASH_KERNEL = ("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64
 EFFICIENT_KERNEL = ("fmha_cutlassF_f16_aligned_64x64_rf_sm80(PyTorchMemEffAttention::AttentionKernel<cutlass::half_t, "
                     "cutlass::arch::Sm80, true, 64, 64, 64, true, true>::Params)")
 GEMM_KERNEL = "sm90_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1_execute_segment_k_off"
-SOFTMAX_KERNEL = "void (anonymous namespace)::cunn_SoftMaxForward<4, float, float, float, Epilogue>(float*, float const*, int)"
+SOFTMAX_KERNEL = ("void (anonymous namespace)::cunn_SoftMaxForward<4, float, float, float, Epilogue>"
+                  "(float*, float const*, int)")
 CONV_KERNEL = "void cudnn::engines_precompiled::nchwToNhwcKernel<__half, __half, float, false, true, 0>(...)"
 
 

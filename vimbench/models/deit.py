@@ -101,11 +101,13 @@ class ForcedSDPABackend(nn.Module):
 
 def _unavailable_message(variant: str, backend: str, images: torch.Tensor, exc: BaseException) -> str:
     device = images.device.type
+    dtype = str(images.dtype).removeprefix("torch.")
     autocast = (f"autocast to {str(torch.get_autocast_dtype(device)).removeprefix('torch.')}"
                 if torch.is_autocast_enabled(device) else "no autocast")
     reason = _torch_reason(exc)
-    return (f"attention variant {variant!r} forces the SDPA backend {backend!r} (SDPBackend.{_SDP_BACKEND[backend].name}), which "
-            f"cannot run here ({str(images.dtype).removeprefix('torch.')} images on {device}, {autocast}): "
+    return (f"attention variant {variant!r} forces the SDPA backend {backend!r} "
+            f"(SDPBackend.{_SDP_BACKEND[backend].name}), which cannot run here "
+            f"({dtype} images on {device}, {autocast}): "
             f"torch says {reason!r} (on CUDA its warnings give each backend's reason); "
             f"allowed variants: {', '.join(ATTENTION_VARIANTS)} (`sdpa` lets PyTorch choose)")
 
