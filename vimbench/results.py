@@ -35,7 +35,7 @@ class Row:
     cell_id: str                      # stable key of the cell's parameters, used by --resume
     suite: str
     model: str                        # registry name, e.g. "deit_tiny", "vim_tiny"
-    variant: str                      # DeiT: attention kernel ("eager" | "sdpa"); Vim: scan backend
+    variant: str                      # DeiT: attention variant ("eager" | "sdpa" | "sdpa-flash" ...); Vim: scan backend
     resolution: int                   # image side in pixels
     batch: int
     precision: str                    # fp32 | tf32 | amp-fp16 | amp-bf16 | fp16 | bf16
@@ -43,7 +43,12 @@ class Row:
     purpose: str = "measure"          # "measure" | "oom_estimate" (smaller-batch probe of an OOM cell)
     repeat: int = 0                   # index of this measurement when a suite repeats every cell
     tokens: int | None = None         # sequence length the model sees (patches + cls)
-    attention: str | None = None      # DeiT attention kernel, None for Vim
+    attention: str | None = None      # DeiT attention variant, None for Vim
+    # The attention that ran: "explicit softmax" (eager) or the SDPA backend, "flash" | "cudnn"
+    # | "efficient" | "math" (forced by an sdpa-* variant, or seen in one profiled call for
+    # "sdpa"; "a+b" if it saw several, "unknown" if it saw none); None for Vim and in rows
+    # written before this field existed.
+    attention_backend: str | None = None
     scan_backend: str | None = None   # Vim scan backend actually used, None for DeiT
     params: int | None = None
     # --- outcome ---

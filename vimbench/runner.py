@@ -13,7 +13,10 @@ The lifecycle, all under torch.inference_mode():
   5. warm-up until a count and a time are both met, then the timed loop (CUDA events),
      sampled by the telemetry thread for power, clocks, throttling and energy
   6. a separate memory pass: peaks from a clean allocator, plus NVML's process memory
-  7. telemetry snapshot
+  7. for a model with attention, which attention backend the timed call runs (one profiled
+     call for DeiT `sdpa`, after the timing and memory passes so the profiler touches
+     neither)
+  8. telemetry snapshot
 
 An out-of-memory anywhere gives status "oom" (the phase is in `error`); any other
 exception gives status "error" with its message.  The batch is never lowered here.
@@ -192,6 +195,10 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
     peak = memory.measure_peak(forward, device)
     row.mem_max_allocated_bytes, row.mem_max_reserved_bytes = peak.max_allocated_bytes, peak.max_reserved_bytes
     row.mem_nvml_process_bytes, row.mem_nvml_source = peak.nvml_process_bytes, peak.nvml_source
+
+    if spec.attention_backend is not None:
+        phase("attention backend")
+        row.attention_backend = spec.attention_backend(cell.variant, forward)
     row.status = STATUS_OK
 
 

@@ -227,12 +227,15 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
         suite.entries.append(ModelEntry(model, tuple(variants), tuple(values["resolutions"]), tuple(values["batches"]),
                                         tuple(values["precisions"]), tuple(values["exec_modes"])))
 
+    # One model may appear in several entries (e.g. other resolutions or exec modes), but a
+    # cell only once: a duplicate would be measured twice and one row would shadow the other.
     seen: dict[str, int] = {}
     for i, entry in enumerate(suite.entries):
         for cell in _entry_cells(entry):
             if cell.cell_id in seen:
-                raise SuiteError(path, f"models[{i}]", f"cell {cell.cell_id} is also in models[{seen[cell.cell_id]}]",
-                                 "each cell once")
+                first = seen[cell.cell_id]
+                where = "repeats a value of its own lists" if first == i else f"is also in models[{first}]"
+                raise SuiteError(path, f"models[{i}]", f"cell {cell.cell_id} {where}", "each cell once")
             seen[cell.cell_id] = i
     return suite
 

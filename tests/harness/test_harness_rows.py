@@ -73,3 +73,14 @@ def test_frame_has_one_column_per_field():
     frame = rows_to_frame([_random_row(i) for i in range(4)])
     assert list(frame.columns) == list(ROW_FIELDS)
     assert len(frame) == 4
+
+
+def test_a_row_written_before_attention_backend_existed_still_loads(tmp_path):
+    """Rows from before the field (same schema version) read with attention_backend None."""
+    path = tmp_path / "results.jsonl"
+    old = _random_row(0).to_dict()
+    del old["attention_backend"]
+    path.write_text(json.dumps(old) + "\n")
+    [row] = read_rows(path).rows
+    assert row.attention_backend is None
+    assert row.cell_id == old["cell_id"] and row.samples_ms == old["samples_ms"]

@@ -37,6 +37,8 @@ BAD = [
     ("no models", 'precisions = ["fp32"]\n', "models", "variants"),
     ("unimportable plugin", 'plugins = ["no_such_module_xyz"]\n' + GOOD, "plugins", "importable"),
     ("duplicate cells", GOOD + '[[models]]\nname = "deit_tiny"\nvariants = ["sdpa"]\n', "models[1]", "each cell once"),
+    ("a value repeated in one entry", GOOD.replace('["eager", "sdpa"]', '["eager", "sdpa", "eager"]'), "models[0]",
+     "each cell once"),
     ("bad estimate batches", "estimate_oom_batches = [0]\n" + GOOD, "estimate_oom_batches", "integers >= 1"),
     ("bad isolation", 'isolation = "thread"\n' + GOOD, "isolation", "process, inline"),
     ("TOML syntax", GOOD + "[[models]\n", "(syntax)", None),
@@ -127,3 +129,56 @@ def test_console_exit_code_is_2(write_suite, subprocess_env, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert str(bad) in proc.stderr and "precisions" in proc.stderr and "amp-fp16" in proc.stderr
     assert not any(tmp_path.glob("*-bad")), "a rejected suite must not create a run directory"
+
+
+def test_one_model_in_several_entries_with_other_exec_modes_and_resolutions(write_suite):
+    text = GOOD + ('[[models]]\nname = "deit_tiny"\nvariants = ["sdpa", "sdpa-cudnn"]\nresolutions = [32, 48]\n'
+                   'exec_modes = ["cuda_graph", "compile"]\n')
+    cells = load_suite(write_suite(text)).cells()
+    assert len(cells) == 2 + 2 * 2 * 2
+    assert len({c.cell_id for c in cells}) == len(cells)
+    assert {(c.variant, c.exec_mode) for c in cells if c.resolution == 32} == {
+        ("eager", "eager"), ("sdpa", "eager"), ("sdpa", "cuda_graph"), ("sdpa", "compile"),
+        ("sdpa-cudnn", "cuda_graph"), ("sdpa-cudnn", "compile")}
+
+
+def test_a_repeated_value_names_its_own_entry(write_suite):
+    with pytest.raises(SuiteError, match=r"models\[0\]: cell deit_tiny\|eager\|r32\|b2\|fp32\|eager repeats a value"):
+        load_suite(write_suite(GOOD.replace("resolutions = [32]", "resolutions = [32, 32]")))
+
+
+PAPER_DEIT_SIZES = [224, 512, 640, 736, 1024, 1248]
+
+
+def test_paper_suite_deit_part():
+    """The DeiT-Ti half of the paper suite (the Vim half is checked by the next test)."""
+    suite = load_suite("paper", only_models={"deit_tiny"})
+    assert "DeiT-Ti" in suite.description and "2048" in suite.description
+    assert (suite.device, suite.estimate_oom_batches, suite.cell_timeout_s) == ("auto", (8, 16, 32, 64), 600)
+    assert (suite.timing.warmup_min_iters, suite.timing.warmup_min_s, suite.timing.iters, suite.timing.min_time_s) == (
+        2, 0.5, 10, 1.0)
+    cells = suite.cells(parse_only(["model=deit_tiny"]))
+    assert {(c.batch, c.precision) for c in cells} == {(128, "amp-fp16")}
+    by = {}
+    for c in cells:
+        by.setdefault((c.variant, c.exec_mode), []).append(c.resolution)
+    assert by == {
+        ("eager", "eager"): PAPER_DEIT_SIZES,
+        ("sdpa", "eager"): PAPER_DEIT_SIZES + [1536, 2048],
+        ("sdpa-flash", "eager"): PAPER_DEIT_SIZES + [1536, 2048],
+        ("sdpa-cudnn", "eager"): PAPER_DEIT_SIZES + [1536, 2048],
+        ("sdpa-efficient", "eager"): PAPER_DEIT_SIZES,
+        **{(v, e): [224, 1248] for v in ("sdpa", "sdpa-flash", "sdpa-cudnn") for e in ("cuda_graph", "compile")},
+    }
+
+
+def test_paper_suite_whole():
+    from vimbench.models import get_model_spec
+
+    if "official" not in get_model_spec("vim_tiny").variants:
+        pytest.skip("vim_tiny has no 'official' variant in this tree yet")
+    cells = load_suite("paper").cells()
+    vim = {(c.variant, c.exec_mode, c.resolution) for c in cells if c.model == "vim_tiny"}
+    assert vim == {(v, "eager", r) for v in ("official", "triton-fused") for r in PAPER_DEIT_SIZES + [1536, 2048]} | {
+        (v, "cuda_graph", r) for v in ("official", "triton-fused") for r in (224, 1248)}
+    assert len(cells) == 48 + 20

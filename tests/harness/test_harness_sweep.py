@@ -173,3 +173,17 @@ def test_resume_runs_missing_oom_probes_once(write_suite, tmp_path, capsys):
     counts = Counter(r.cell_id for r in rows)
     assert set(counts.values()) == {1} and len(counts) == 2 + 1 + 3
     assert sorted(r.batch for r in rows if r.purpose == "oom_estimate") == [2, 4, 8]
+
+
+@pytest.mark.slow
+def test_smoke_suite_runs_end_to_end(tmp_path):
+    """The built-in smoke suite, as shipped (a spawned process per cell): every row ok, and
+    the DeiT rows say which attention ran."""
+    assert cli_main(["run", "--suite", "smoke", "--runs-dir", str(tmp_path)]) == 0
+    rows = read_rows(_only_run_dir(tmp_path) / "results.jsonl").rows
+    assert [(r.model, r.variant, r.status) for r in rows] == [
+        ("deit_tiny", "eager", "ok"), ("deit_tiny", "sdpa", "ok"), ("vim_tiny", "torch", "ok")], [r.error for r in rows]
+    backends = {r.variant: r.attention_backend for r in rows}
+    assert backends["eager"] == "explicit softmax"
+    assert backends["sdpa"] in ("flash", "cudnn", "efficient", "math")  # what one profiled call showed
+    assert backends["torch"] is None

@@ -1,8 +1,9 @@
 """The models vimbench can sweep, by name, with their variant dimension.
 
 A variant is the one implementation choice that changes speed but not the function:
-the attention kernel for DeiT ("eager" | "sdpa"), the scan backend for Vim
-("torch" | "triton" | "mamba_ssm").  It is an explicit argument, recorded in every row.
+the attention kernel for DeiT ("eager" | "sdpa" | "sdpa-flash" | "sdpa-cudnn" |
+"sdpa-efficient" | "sdpa-math"), the scan backend for Vim ("torch" | "triton" | ...; see
+`vimbench list models`).  It is an explicit argument, recorded in every row.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ class ModelSpec:
     # (variant, img_size) -> nn.Module whose forward_features(images) is what gets timed
     builder: Callable[..., object]
     description: str = ""
+    # (variant, forward) -> the attention backend a cell's timed call `forward()` runs
+    # (recorded as the row's `attention_backend`); None for a model without attention
+    attention_backend: Callable[[str, Callable[[], object]], str] | None = None
 
     def tokens(self, resolution: int) -> int:
         """Sequence length at this resolution: patches plus the cls token."""
