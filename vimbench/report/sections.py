@@ -98,22 +98,18 @@ def claims_md(a: Analysis, metric: str, paper) -> str:
     for claim, name in (("speed", f"{claims_mod.SPEED_CLAIM:g}x speed"),
                         ("memory", f"{100 * claims_mod.MEMORY_CLAIM:.1f}% memory saving")):
         for kernel in sorted({c.deit_variant for c in a.claims if c.claim == claim},
-                             key=lambda k: (k not in claims_mod.DEIT_KERNELS, claims_mod.DEIT_KERNELS.index(k)
-                                            if k in claims_mod.DEIT_KERNELS else 0, k)):
+                             key=claims_mod.deit_kernel_order):
             rows = [c for c in a.claims if c.claim == claim and c.deit_variant == kernel]
-            condition = "the paper's condition" if kernel == "eager" else "fused attention" if kernel == "sdpa" else ""
+            condition = claims_mod.DEIT_KERNEL_NOTES.get(kernel, "")
             summary = "; ".join(_claim_summary(c) for c in rows)
             lines.append(f"- **{name} vs DeiT-Ti ({kernel}{', ' + condition if condition else ''})**: {summary}")
     header = ["claim", "DeiT-Ti attention", "Vim-Ti backend", "precision", "batch", "exec", "measured (derived)",
               "paper", "verdict", "basis", "saving with other memory metrics"]
     rows = []
     for c in a.claims:
-        measured = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
-        if c.verdict.endswith("(estimated)"):
-            measured += " (estimated)"
         paper = fmt_ratio(c.paper) if c.claim == "speed" else fmt_pct(c.paper)
         rows.append([c.claim, c.deit_variant, c.vim_variant or "-", c.precision or "-", fmt(c.batch, "d", "-"),
-                     c.exec_mode or "-", measured, paper, f"**{c.verdict}**", c.basis, c.other_metrics or "-"])
+                     c.exec_mode or "-", _claim_measured(c), paper, f"**{c.verdict}**", c.basis, c.other_metrics or "-"])
     lines += ["", table(header, rows)]
     if card_memory is None and any(c.claim == "memory" and "DeiT-Ti" in c.basis and "OOM" in c.basis
                                    for c in a.claims):
@@ -135,6 +131,15 @@ def _paper_memory_arithmetic(a: Analysis, paper, metric: str) -> str:
     for r in ours.itertuples(index=False):
         text += (f" This run: DeiT-Ti ({r.variant}) at batch {r.batch}, {r.precision} would need "
                  f"{fmt_gb(r.estimated_bytes)} GB ({metric}, *estimated* from probes at batches {r.probe_batches}).")
+    return text
+
+
+def _claim_measured(c) -> str:
+    """A claim row's value, with its qualifier when the verdict carries one: '93.2% (estimated)'."""
+    text = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
+    for qualifier in ("(estimated)", "(derived)"):
+        if c.verdict.endswith(qualifier):
+            text += f" {qualifier}"
     return text
 
 
@@ -221,9 +226,7 @@ def comparison_md(comparison, out_dir: Path, metric: str, analyses: list[Analysi
     claim_rows = []
     for order, a in enumerate(x for x in analyses if x.run.label in (base.label, other.label)):
         for c in a.claims:
-            measured = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
-            if c.verdict.endswith("(estimated)"):
-                measured += " (estimated)"
+            measured = _claim_measured(c)
             key = (c.claim != "speed", c.deit_variant, c.vim_variant, c.precision, c.batch or 0, c.exec_mode, order)
             claim_rows.append((key, [c.claim, c.deit_variant, c.vim_variant or "-", c.precision or "-",
                                      fmt(c.batch, "d", "-"), c.exec_mode or "-", a.run.label, a.run.gpu_name,
