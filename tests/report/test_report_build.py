@@ -246,7 +246,10 @@ def test_run_without_memory_values_cpu(tmp_path):
     assert "- Selection (run.json): `--only model=vim_tiny,deit_tiny`" in text
     assert "No allocated memory values in this run" in text
     assert "memory_vs_resolution" not in text
-    assert text.count("**not measured**") == 4
+    claims_section = text.split("## Claims")[1].split("## Throughput")[0]
+    assert claims_section.count("**not measured**") == 4
+    verdict = pd.read_csv(run / "report" / "verdict_table.csv")
+    assert len(verdict) == 8 and set(verdict["speed_verdict"]) == set(verdict["memory_verdict"]) == {"not measured"}
     for link in _linked_files(text):
         assert (run / "report" / link).exists()
 

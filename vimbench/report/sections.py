@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 from vimbench.report import claims as claims_mod
 from vimbench.report import plots
+from vimbench.report import verdict as verdict_mod
 from vimbench.report.markdown import fmt, fmt_gb, fmt_ips, fmt_pct, fmt_ratio, is_missing, table
 from vimbench.report.names import MEMORY_METRICS, file_safe, series_label
 from vimbench.report.paper import PAPER_CITATION
+from vimbench.report.probe_speed import FLAT_TOLERANCE
 
 if TYPE_CHECKING:
     from vimbench.report.build import Analysis
@@ -115,6 +117,101 @@ def claims_md(a: Analysis, metric: str, paper) -> str:
                                    for c in a.claims):
         lines.append("\n(No derived lower bound for OOM cells: the card's total memory is not in env.json.)")
     return "\n".join(lines)
+
+
+def verdict_md(cells: list, gpu: str, metric: str, paper) -> str:
+    """The verdict table (verdict.verdict_cells): one table per (batch, precision), Vim rows x DeiT columns."""
+    v = verdict_mod
+    lines = [
+        (f"Vim-Ti against DeiT-Ti on **{gpu}**, memory metric **{metric}**. Rows: **{v.PAPER_VIM}** (variant "
+         f"`{v.PAPER_VIM_VARIANT}`: the official Vim code on the mamba_ssm / causal_conv1d CUDA kernels) and "
+         f"**{v.VIMBENCH_VIM}** (vimbench's own kernels: the fastest Vim-Ti variant other than "
+         f"{', '.join(v.NOT_VIMBENCH_VIM)}), each in its fastest measured configuration at that resolution "
+         f"(named). Columns: **{v.DEIT_EAGER}** (attention eager, exec mode eager: the paper's condition) and "
+         f"**{v.DEIT_FASTEST}** (the highest images/s of every DeiT-Ti cell: any attention, any exec mode; "
+         "named). Speed ratio = Vim images/s / DeiT images/s; memory saving = 1 - Vim peak / DeiT peak of "
+         "the same two cells."),
+        "",
+        (f"Basis of each value: *measured* (both cells ran at the batch); *derived (probe batch N)* (DeiT ran "
+         "out of memory; its images/s at probe batch N, used only when its two largest probes are within "
+         f"{100 * FLAT_TOLERANCE:g}% of each other: throughput flat in batch); *estimated* (DeiT ran out of "
+         "memory; its need extrapolated from the probes); *not measured* (the reason is given). Verdicts: "
+         f"the rule of the claims section (>= {claims_mod.SPEED_TOLERANCE * claims_mod.SPEED_CLAIM:.2f}x, "
+         f">= {100 * (claims_mod.MEMORY_CLAIM - claims_mod.MEMORY_TOLERANCE):.1f}%). The claims are "
+         f"stated at {claims_mod.CLAIM_RESOLUTION} px; 1024 px is held to the same thresholds to show the "
+         f"trend ({_paper_at(paper)}). The first table is the claim's default condition (batch "
+         f"{claims_mod.CLAIM_BATCH}, {claims_mod.CLAIM_PRECISION}: the highres suite's; the paper states "
+         "neither), then any other batch and precision in the run."),
+    ]
+    conditions = list(dict.fromkeys((c.batch, c.precision) for c in cells))
+    for batch, precision in conditions:
+        group = [c for c in cells if (c.batch, c.precision) == (batch, precision)]
+        rows, notes = [], []
+        for vim in (v.PAPER_VIM, v.VIMBENCH_VIM):
+            for resolution in v.VERDICT_RESOLUTIONS:
+                pair = {c.deit: c for c in group if c.vim == vim and c.resolution == resolution}
+                first = pair[v.DEIT_EAGER]
+                rows.append([f"**{vim}**", resolution, _vim_config_text(first),
+                             *[_verdict_cell_text(pair[deit]) for deit in (v.DEIT_EAGER, v.DEIT_FASTEST)]])
+                for c in pair.values():
+                    notes += [n for basis, n in ((c.speed_basis, c.speed_note), (c.memory_basis, c.memory_note))
+                              if basis not in (v.MEASURED, v.NOT_MEASURED)]  # derived, estimated
+        lines += ["", f"**batch {batch}, {precision}**", "",
+                  table(["Vim-Ti", "px", "Vim-Ti configuration", f"vs {v.DEIT_EAGER} (the paper's condition)",
+                         f"vs {v.DEIT_FASTEST} (any attention, any exec mode)"], rows, "lrlll")]
+        notes = list(dict.fromkeys(notes))
+        if notes:
+            lines += ["", "Derived and estimated values:", "", *[f"- {n}" for n in notes]]
+    return "\n".join(lines)
+
+
+def _paper_at(paper) -> str:
+    """The paper's Figure 1 ratio and saving at the verdict resolutions (read off the figure)."""
+    parts = []
+    for resolution in verdict_mod.VERDICT_RESOLUTIONS:
+        at = paper[paper["resolution"] == resolution].iloc[0]
+        saving = ("DeiT-Ti OOM" if at["deit_ti_oom"] else
+                  f"{fmt_pct(1 - at['vim_ti_gb'] / at['deit_ti_gb'])} memory saving")
+        parts.append(f"{resolution} px {fmt_ratio(at['vim_ti_fps'] / at['deit_ti_fps'])}, {saving}")
+    return "the paper's Figure 1: " + "; ".join(parts)
+
+
+def _vim_config_text(c) -> str:
+    if c.vim_note:
+        return f"**{claims_mod.NOT_MEASURED}**: {c.vim_note}"
+    return (f"{c.vim_variant}, {c.vim_exec_mode}: {fmt_ips(c.vim_images_per_s, '-')} images/s, "
+            f"{fmt_gb(c.vim_mem_bytes, '-')} GB")
+
+
+def _verdict_cell_text(c) -> str:
+    """Speed and memory lines with verdict and basis, then the DeiT-Ti cell used (<br> between)."""
+    lines = []
+    if c.vim_note:
+        lines.append(f"speed, memory: **{claims_mod.NOT_MEASURED}** (no Vim-Ti cell: see its configuration)")
+    elif c.speed_basis == c.memory_basis == verdict_mod.NOT_MEASURED and c.speed_note == c.memory_note:
+        lines.append(f"speed, memory: **{claims_mod.NOT_MEASURED}** ({c.speed_note})")
+    else:
+        lines.append(_value_line("speed", fmt_ratio(c.speed_ratio), c.speed_verdict, c.speed_basis, c.speed_note))
+        lines.append(_value_line("memory", fmt_pct(c.memory_saving), c.memory_verdict, c.memory_basis,
+                                 c.memory_note))
+    if c.deit_variant:
+        name = f"{c.deit_variant}, {c.deit_exec_mode}"
+        if c.deit_attention_backend and c.deit_attention_backend != c.deit_variant:
+            name += f" (ran {c.deit_attention_backend})"
+        speed, memory = f"{fmt_ips(c.deit_images_per_s, '-')} images/s", f"{fmt_gb(c.deit_mem_bytes, '-')} GB"
+        if c.deit_speed_basis not in (verdict_mod.MEASURED, verdict_mod.NOT_MEASURED):
+            speed += f" ({c.deit_speed_basis})"
+        if c.deit_memory_basis == verdict_mod.ESTIMATED:
+            memory += f" ({verdict_mod.ESTIMATED})"
+        lines.append(f"DeiT-Ti {name}: {speed}, {memory}")
+    return "<br>".join(lines)
+
+
+def _value_line(claim: str, value: str, verdict: str, basis: str, note: str) -> str:
+    if basis == verdict_mod.NOT_MEASURED:
+        return f"{claim}: **{verdict}** ({note})"
+    shown = verdict if "(" in verdict else f"{verdict} ({basis})"  # reproduced (measured) | (derived) | (estimated)
+    return f"{claim} {value}: **{shown}**"
 
 
 def _paper_memory_arithmetic(a: Analysis, paper, metric: str) -> str:
