@@ -74,7 +74,8 @@ def test_deit_eager_oom_with_flat_probes_gives_derived_speed_and_estimated_memor
     # the markdown states the batch used and the flatness, and labels both values
     text = _markdown(a)
     table = text.split("**batch 128, amp-fp16**")[1]
-    assert "DeiT-Ti eager, eager: 68.6 images/s (derived (probe batch 64))" in table
+    assert "DeiT-Ti eager, eager: 68.6 images/s (probe batch 64, derived), " in table
+    assert c.deit_speed_batch == 64 and _cell(a, VIMBENCH_VIM, DEIT_FASTEST).deit_speed_batch == 64
     assert f"({c.memory_basis})" in table and "flat within 0.3% of batch 32 (68.4)" in table
 
 
@@ -118,7 +119,7 @@ def test_fastest_deit_across_variants_and_exec_modes_is_chosen_and_named(tmp_pat
     rows += [row("deit_tiny", "sdpa-efficient", 1248, 128, P, status="error")]
     a = _analyse(tmp_path, rows)
     fastest = _cell(a, VIMBENCH_VIM, DEIT_FASTEST)
-    assert (fastest.deit_variant, fastest.deit_exec_mode) == ("sdpa-cudnn", "compile")
+    assert (fastest.deit_variant, fastest.deit_exec_mode, fastest.deit_speed_batch) == ("sdpa-cudnn", "compile", 128)
     assert fastest.speed_ratio == pytest.approx(vim_ips / 757.0)
     assert fastest.memory_saving == pytest.approx(1 - 6e9 / int(5.07e9))  # that row's memory, not the smallest
     assert fastest.speed_basis == fastest.memory_basis == "measured"

@@ -200,7 +200,7 @@ def _verdict_cell_text(c) -> str:
             name += f" (ran {c.deit_attention_backend})"
         speed, memory = f"{fmt_ips(c.deit_images_per_s, '-')} images/s", f"{fmt_gb(c.deit_mem_bytes, '-')} GB"
         if c.deit_speed_basis not in (verdict_mod.MEASURED, verdict_mod.NOT_MEASURED):
-            speed += f" ({c.deit_speed_basis})"
+            speed += f" (probe batch {c.deit_speed_batch}, derived)"
         if c.deit_memory_basis == verdict_mod.ESTIMATED:
             memory += f" ({verdict_mod.ESTIMATED})"
         lines.append(f"DeiT-Ti {name}: {speed}, {memory}")

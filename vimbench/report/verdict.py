@@ -51,6 +51,7 @@ class Side:
     exec_mode: str = ""
     attention_backend: str = ""     # the SDPA backend that ran, where the row records it
     images_per_s: float = float("nan")
+    speed_batch: int | None = None   # the batch images_per_s was measured at (a probe's when derived)
     speed_basis: str = NOT_MEASURED  # measured | derived (probe batch N) | not measured
     speed_note: str = ""             # the probe rule's sentence, or why there is no throughput
     mem_bytes: float = float("nan")
@@ -75,7 +76,8 @@ class VerdictCell:
     deit_variant: str         # "" when no DeiT-Ti cell qualifies
     deit_exec_mode: str
     deit_attention_backend: str
-    deit_images_per_s: float  # at the batch, or at the probe batch deit_speed_basis names
+    deit_images_per_s: float  # at deit_speed_batch: the batch, or the probe batch when derived
+    deit_speed_batch: int | None
     deit_speed_basis: str     # that value's own basis: measured | derived (probe batch N) | not measured
     deit_mem_bytes: float     # measured, or estimated at the batch
     deit_memory_basis: str    # that value's own basis: measured | estimated | not measured
@@ -185,7 +187,8 @@ def _deit_side(cell: dict, probes, estimates, metric: str) -> Side:
     else:
         mem, mem_basis = float("nan"), NOT_MEASURED
         mem_note = f"{label}; memory {estimate.iloc[0]['status'] if not estimate.empty else 'not estimated'}"
-    return Side(**name, images_per_s=rule.images_per_s, speed_basis=rule.basis, speed_note=rule.text,
+    return Side(**name, images_per_s=rule.images_per_s, speed_batch=rule.batch, speed_basis=rule.basis,
+                speed_note=rule.text,
                 mem_bytes=mem, mem_basis=mem_basis, mem_note=mem_note)
 
 
@@ -193,7 +196,8 @@ def _measured_side(cell: dict, metric: str) -> Side:
     ips = _value(cell["images_per_s"])
     mem = _value(cell[MEMORY_METRICS[metric][0]])
     return Side(variant=cell["variant"], exec_mode=cell["exec_mode"], attention_backend=_backend(cell),
-                images_per_s=ips, speed_basis=MEASURED if not np.isnan(ips) else NOT_MEASURED,
+                images_per_s=ips, speed_batch=int(cell["batch"]) if not np.isnan(ips) else None,
+                speed_basis=MEASURED if not np.isnan(ips) else NOT_MEASURED,
                 speed_note="" if not np.isnan(ips) else f"{_label(cell)}: no images/s recorded",
                 mem_bytes=mem, mem_basis=MEASURED if not np.isnan(mem) else NOT_MEASURED,
                 mem_note="" if not np.isnan(mem) else f"{_label(cell)}: no {metric} memory recorded")
@@ -217,7 +221,7 @@ def _pair(batch: int, precision: str, resolution: int, vim_label: str, vim: Side
         batch=batch, precision=precision, resolution=resolution, vim=vim_label, deit=deit_label, metric=metric,
         vim_variant=vim.variant, vim_exec_mode=vim.exec_mode, vim_images_per_s=vim.images_per_s,
         vim_mem_bytes=vim.mem_bytes, vim_note=vim.missing, deit_variant=deit.variant, deit_exec_mode=deit.exec_mode,
-        deit_attention_backend=deit.attention_backend, deit_images_per_s=deit.images_per_s,
+        deit_attention_backend=deit.attention_backend, deit_images_per_s=deit.images_per_s, deit_speed_batch=deit.speed_batch,
         deit_speed_basis=deit.speed_basis, deit_mem_bytes=deit.mem_bytes, deit_memory_basis=deit.mem_basis,
         speed_ratio=speed, speed_basis=speed_basis,
         speed_verdict=verdict("speed", speed, derived=speed_basis.startswith("derived")), speed_note=speed_note,
