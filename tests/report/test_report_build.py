@@ -274,3 +274,22 @@ def test_combine_refuses_different_cards(tmp_path, capsys):
     b = write_run(tmp_path / "b", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9, gpu="NVIDIA H200")])
     assert _run_cli([a, b, "--combine"]) == 2
     assert "cannot combine runs from different cards" in capsys.readouterr().err
+
+
+def test_combine_refuses_a_run_whose_rows_mix_cards(tmp_path, capsys):
+    a = write_run(tmp_path / "a", [row("deit_tiny", "sdpa", 1248, ips=1.0, mem=7e9),
+                                   row("deit_tiny", "eager", 1248, ips=1.0, mem=7e9)])
+    b = write_run(tmp_path / "b", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9),
+                                   row("vim_tiny", "official", 1248, ips=1.0, mem=5e9),
+                                   row("vim_tiny", "torch", 1248, ips=1.0, mem=5e9, gpu="NVIDIA H200")])
+    assert _run_cli([a, b, "--combine"]) == 2  # b's most common card is the H100, but one row ran on an H200
+    err = capsys.readouterr().err
+    assert "cannot combine runs from different cards" in err and "NVIDIA H100 80GB HBM3, NVIDIA H200" in err
+
+
+def test_a_run_whose_rows_mix_cards_is_flagged(tmp_path):
+    run = write_run(tmp_path / "run", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9),
+                                       row("deit_tiny", "sdpa", 1248, ips=1.0, mem=7e9, gpu="NVIDIA H200")])
+    build_report([run], run / "report")
+    text = (run / "report" / "report.md").read_text()
+    assert "- Rows from 2 cards in this run (NVIDIA H100 80GB HBM3, NVIDIA H200)" in text

@@ -306,6 +306,10 @@ def _notes(a: Analysis) -> list[str]:
         notes.append(f"{len(repeated)} cell(s) were measured {low if low == high else f'{low}-{high}'} times "
                      "(suite option `repeats`): tables, ratios and plots "
                      "use the median of the ok repeats (derived); the all-cells table lists every repeat.")
+    cards = sorted({n for n in run.frame["gpu_name"].dropna() if n})
+    if len(cards) > 1:
+        notes.append(f"Rows from {len(cards)} cards in this run ({', '.join(cards)}): its ratios and verdicts may pair "
+                     "cells measured on different cards; report each card's rows as a run of its own.")
     if run.duplicates_dropped:
         notes.append(f"{run.duplicates_dropped} earlier duplicate row(s) of the same cell replaced by the later one.")
     errors = a.rows[a.rows["status"] == "error"]
