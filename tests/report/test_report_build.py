@@ -48,7 +48,7 @@ def test_report_files_plots_and_links(tmp_path):
     assert _run_cli([run]) == 0
     out = run / "report"
     text = (out / "report.md").read_text()
-    for name in ("results.csv", "ratios.csv", "claims.csv", "oom_estimates.csv"):
+    for name in ("results.csv", "ratios.csv", "claims.csv", "oom_estimates.csv", "verdict_table.csv"):
         assert (out / name).stat().st_size > 0
     links = _linked_files(text)
     stems = {os.path.splitext(link)[0] for link in links}

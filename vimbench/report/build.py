@@ -135,8 +135,10 @@ def _reading_guide(metric: str) -> str:
         "How to read this report:",
         "",
         ("- Every number is copied from the runs' `results.jsonl`, except those marked *derived* (ratios and "
-        "savings computed from measured values) and *estimated* (memory an out-of-memory cell would have "
-        "needed, extrapolated from smaller-batch probe rows; never a measurement)."),
+        "savings computed from measured values; *derived (probe batch N)*: an out-of-memory cell's throughput "
+        "taken from its probe at batch N, only where the probes show throughput flat in batch) and *estimated* "
+        "(memory an out-of-memory cell would have needed, extrapolated from smaller-batch probe rows; never a "
+        "measurement)."),
         ("- Throughput is images/s (batch / median latency). Memory is in GB = 10^9 bytes (the unit of the "
         f"paper's Figure 1). Savings and the memory claim use **{metric}**: {MEMORY_METRICS[metric][1]}; "
         "the tables show the other metrics too."),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from vimbench.report import claims as claims_mod
 from vimbench.report import plots
 from vimbench.report import verdict as verdict_mod
+from vimbench.report.estimate import estimate_for
 from vimbench.report.markdown import fmt, fmt_gb, fmt_ips, fmt_pct, fmt_ratio, is_missing, table
 from vimbench.report.names import MEMORY_METRICS, file_safe, series_label
 from vimbench.report.paper import PAPER_CITATION
@@ -49,13 +50,9 @@ def mem_text(row, metric: str, estimates) -> str:
     if row["status"] == "ok":
         return fmt_gb(row[column], "-")
     if row["status"] == "oom":
-        est = estimates[(estimates["metric"] == metric) & (estimates["status"] == "estimated")
-                        & (estimates["model"] == row["model"]) & (estimates["variant"] == row["variant"])
-                        & (estimates["resolution"] == row["resolution"]) & (estimates["batch"] == row["batch"])
-                        & (estimates["precision"] == row["precision"])
-                        & (estimates["exec_mode"] == row["exec_mode"])]
-        if not est.empty:
-            return f"OOM; {fmt_gb(est['estimated_bytes'].iloc[0])} estimated"
+        est = estimate_for(estimates, row, metric)
+        if est is not None and est["status"] == "estimated":
+            return f"OOM; {fmt_gb(est['estimated_bytes'])} estimated"
     return _status_text(row)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vimbench.report.claims import CLAIM_BATCH, CLAIM_DEIT, CLAIM_PRECISION, CLAIM_RESOLUTION, CLAIM_VIM, verdict
+from vimbench.report.estimate import estimate_for
 from vimbench.report.markdown import fmt_gb, is_missing
 from vimbench.report.names import MEMORY_METRICS, series_label
 from vimbench.report.probe_speed import probe_throughput
@@ -174,22 +175,17 @@ def _deit_side(cell: dict, probes, estimates, metric: str) -> Side:
     batch = int(cell["batch"])
     rule = probe_throughput(probes, cell["model"], cell["variant"], int(cell["resolution"]), cell["precision"],
                             cell["exec_mode"], batch)
-    estimate = estimates[(estimates["model"] == cell["model"]) & (estimates["variant"] == cell["variant"])
-                         & (estimates["resolution"] == cell["resolution"]) & (estimates["batch"] == batch)
-                         & (estimates["precision"] == cell["precision"])
-                         & (estimates["exec_mode"] == cell["exec_mode"]) & (estimates["metric"] == metric)]
+    estimate = estimate_for(estimates, cell, metric)
     label = f"{_label(cell)} OOM at batch {batch}"
-    if not estimate.empty and estimate.iloc[0]["status"] == "estimated":
-        e = estimate.iloc[0]
-        mem, mem_basis = float(e["estimated_bytes"]), ESTIMATED
+    if estimate is not None and estimate["status"] == "estimated":
+        mem, mem_basis = float(estimate["estimated_bytes"]), ESTIMATED
         mem_note = (f"{label}; it would need {fmt_gb(mem)} GB ({metric}), estimated from probes at batches "
-                    f"{e['probe_batches']}")
+                    f"{estimate['probe_batches']}")
     else:
         mem, mem_basis = float("nan"), NOT_MEASURED
-        mem_note = f"{label}; memory {estimate.iloc[0]['status'] if not estimate.empty else 'not estimated'}"
+        mem_note = f"{label}; memory {estimate['status'] if estimate is not None else 'not estimated'}"
     return Side(**name, images_per_s=rule.images_per_s, speed_batch=rule.batch, speed_basis=rule.basis,
-                speed_note=rule.text,
-                mem_bytes=mem, mem_basis=mem_basis, mem_note=mem_note)
+                speed_note=rule.text, mem_bytes=mem, mem_basis=mem_basis, mem_note=mem_note)
 
 
 def _measured_side(cell: dict, metric: str) -> Side:
