@@ -48,7 +48,7 @@ def test_report_files_plots_and_links(tmp_path):
     assert _run_cli([run]) == 0
     out = run / "report"
     text = (out / "report.md").read_text()
-    for name in ("results.csv", "ratios.csv", "claims.csv", "oom_estimates.csv"):
+    for name in ("results.csv", "ratios.csv", "claims.csv", "oom_estimates.csv", "verdict_table.csv"):
         assert (out / name).stat().st_size > 0
     links = _linked_files(text)
     stems = {os.path.splitext(link)[0] for link in links}
@@ -246,7 +246,10 @@ def test_run_without_memory_values_cpu(tmp_path):
     assert "- Selection (run.json): `--only model=vim_tiny,deit_tiny`" in text
     assert "No allocated memory values in this run" in text
     assert "memory_vs_resolution" not in text
-    assert text.count("**not measured**") == 4
+    claims_section = text.split("## Claims")[1].split("## Throughput")[0]
+    assert claims_section.count("**not measured**") == 4
+    verdict = pd.read_csv(run / "report" / "verdict_table.csv")
+    assert len(verdict) == 8 and set(verdict["speed_verdict"]) == set(verdict["memory_verdict"]) == {"not measured"}
     for link in _linked_files(text):
         assert (run / "report" / link).exists()
 
@@ -271,3 +274,22 @@ def test_combine_refuses_different_cards(tmp_path, capsys):
     b = write_run(tmp_path / "b", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9, gpu="NVIDIA H200")])
     assert _run_cli([a, b, "--combine"]) == 2
     assert "cannot combine runs from different cards" in capsys.readouterr().err
+
+
+def test_combine_refuses_a_run_whose_rows_mix_cards(tmp_path, capsys):
+    a = write_run(tmp_path / "a", [row("deit_tiny", "sdpa", 1248, ips=1.0, mem=7e9),
+                                   row("deit_tiny", "eager", 1248, ips=1.0, mem=7e9)])
+    b = write_run(tmp_path / "b", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9),
+                                   row("vim_tiny", "official", 1248, ips=1.0, mem=5e9),
+                                   row("vim_tiny", "torch", 1248, ips=1.0, mem=5e9, gpu="NVIDIA H200")])
+    assert _run_cli([a, b, "--combine"]) == 2  # b's most common card is the H100, but one row ran on an H200
+    err = capsys.readouterr().err
+    assert "cannot combine runs from different cards" in err and "NVIDIA H100 80GB HBM3, NVIDIA H200" in err
+
+
+def test_a_run_whose_rows_mix_cards_is_flagged(tmp_path):
+    run = write_run(tmp_path / "run", [row("vim_tiny", "triton", 1248, ips=1.0, mem=5e9),
+                                       row("deit_tiny", "sdpa", 1248, ips=1.0, mem=7e9, gpu="NVIDIA H200")])
+    build_report([run], run / "report")
+    text = (run / "report" / "report.md").read_text()
+    assert "- Rows from 2 cards in this run (NVIDIA H100 80GB HBM3, NVIDIA H200)" in text

@@ -91,27 +91,43 @@ def test_claims_not_measured_without_1248_or_sdpa(tmp_path):
     assert all(math.isnan(c.measured) for c in a.claims)
 
 
-def test_deit_oom_gives_estimated_memory_verdict_and_unmeasured_speed(tmp_path):
+def _deit_oom_rows(rng, vim_mem, slope, probe_ips):
+    rows = [row("vim_tiny", "triton", 1248, ips=50.0, mem=vim_mem),
+            row("deit_tiny", "eager", 1248, status="oom")]
+    rows += [row("deit_tiny", "eager", 1248, b, purpose="oom_estimate", ips=ips, mem=1e9 + slope * b)
+             for b, ips in zip((8, 16, 32), probe_ips)]
+    return rows
+
+
+def test_deit_oom_gives_estimated_memory_and_probe_derived_speed(tmp_path):
     rng = _rng()
     vim_mem = float(rng.uniform(8e9, 12e9))
     slope = float(rng.uniform(0.5e9, 0.8e9))
-    rows = [row("vim_tiny", "triton", 1248, ips=50.0, mem=vim_mem),
-            row("deit_tiny", "eager", 1248, status="oom")]
-    rows += [row("deit_tiny", "eager", 1248, b, purpose="oom_estimate", ips=10.0, mem=1e9 + slope * b)
-             for b in (8, 16, 32)]
-    a = _analyse(tmp_path, rows, env={"gpu": {"memory_total_bytes": H100_BYTES}})
+    a = _analyse(tmp_path, _deit_oom_rows(rng, vim_mem, slope, (9.0, 9.9, 10.0)),
+                 env={"gpu": {"memory_total_bytes": H100_BYTES}})
     estimate = 1e9 + slope * 128
     (mem,) = _claims(a, "memory", "eager")
     assert mem.measured == pytest.approx(1 - int(vim_mem) / estimate, rel=1e-6)
     assert mem.verdict in ("reproduced (estimated)", "not reproduced (estimated)")
     assert mem.verdict == claims.verdict("memory", 1 - int(vim_mem) / estimate, estimated=True)
     assert "estimated" in mem.basis
+    # batch 32 at 10.0 images/s is flat within 1.0% of batch 16 (9.9): the rule gives 50 / 10 = 5x
     (speed,) = _claims(a, "speed", "eager")
-    assert speed.verdict == "not measured" and "OOM" in speed.basis
-    # context from the largest probe batch, never a verdict
-    assert "at batch 32 (OOM probe, measured) DeiT-Ti ran 10.0 images/s" in speed.basis
-    assert "= 5.00x (derived across different batches, so no verdict)" in speed.basis
+    assert speed.measured == pytest.approx(5.0)
+    assert speed.verdict == "reproduced (derived)"
+    assert speed.basis == ("derived (probe batch 32): 50.0 / 10.0 images/s; DeiT-Ti (eager) OOM at batch 128; "
+                           "throughput from its batch-32 probe (10.0 images/s), flat within 1.0% of batch 16 (9.9)")
     assert _ratio(a)["deit_mem_allocated_source"] == "estimated"
+    assert math.isnan(_ratio(a)["speed_ratio"])  # the ratio table keeps measured pairs only
+
+
+def test_deit_oom_with_probes_not_flat_leaves_speed_not_measured(tmp_path):
+    rng = _rng()
+    a = _analyse(tmp_path, _deit_oom_rows(rng, 10e9, 0.7e9, (5.0, 8.0, 10.0)))
+    (speed,) = _claims(a, "speed", "eager")
+    assert speed.verdict == "not measured" and math.isnan(speed.measured)
+    assert speed.basis.startswith("DeiT-Ti (eager) OOM, so there is no DeiT-Ti throughput at batch 128; ")
+    assert "differ by 25.0%, more than the 3%" in speed.basis and speed.basis.endswith("(not measured)")
 
 
 def test_deit_oom_without_probes_is_not_measured_with_a_bound(tmp_path):
@@ -179,3 +195,14 @@ def test_same_exec_mode_is_preferred(tmp_path):
     assert len(a.ratios) == 1
     assert a.ratios.iloc[0]["deit_exec_mode"] == "cuda_graph"
     assert a.ratios.iloc[0]["speed_ratio"] == pytest.approx(100.0 / 80.0)
+
+
+def test_sdpa_backend_variants_get_claim_rows_in_order(tmp_path):
+    rows = [row("vim_tiny", "triton", 1248, ips=50.0, mem=5e9)]
+    rows += [row("deit_tiny", v, 1248, ips=40.0, mem=6e9) for v in ("sdpa-math", "sdpa-cudnn", "eager", "sdpa-flash")]
+    a = _analyse(tmp_path, rows)
+    speed = [c.deit_variant for c in a.claims if c.claim == "speed"]
+    assert speed == ["eager", "sdpa", "sdpa-flash", "sdpa-cudnn", "sdpa-math"]  # sdpa always, "not measured"
+    assert [c.verdict for c in _claims(a, "speed", "sdpa")] == ["not measured"]
+    (cudnn,) = _claims(a, "speed", "sdpa-cudnn")
+    assert cudnn.measured == pytest.approx(50.0 / 40.0)

@@ -20,6 +20,7 @@ from vimbench.report.load import Run, combine_runs, load_runs
 from vimbench.report.names import GB, MEMORY_METRICS, file_safe, series_label
 from vimbench.report.paper import PAPER_CITATION, load_paper_figure1
 from vimbench.report.tables import at_condition, conditions, measured_cells, measured_rows, ratio_table
+from vimbench.report.verdict import verdict_cells
 
 REPORT_FILE = "report.md"
 
@@ -32,6 +33,7 @@ class Analysis:
     estimates: object    # DataFrame from estimate_oom_cells
     ratios: object       # DataFrame from ratio_table
     claims: list
+    verdicts: list       # verdict.VerdictCell, the table at the top of the report
 
 
 def analyse(run: Run, metric: str) -> Analysis:
@@ -42,7 +44,8 @@ def analyse(run: Run, metric: str) -> Analysis:
     card_memory, _ = run.gpu_total_memory
     probes = run.frame[run.frame["purpose"] == "oom_estimate"]
     return Analysis(run, rows, cells, estimates, ratios,
-                    claims_mod.claim_rows(ratios, card_memory, metric, probes))
+                    claims_mod.claim_rows(ratios, card_memory, metric, probes),
+                    verdict_cells(cells, probes, estimates, metric))
 
 
 def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False,
@@ -65,6 +68,9 @@ def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
     parts = [_title(runs)]
     if command:
         parts.append(f"Regenerate with `{command}` (from the repository root).")
+    for a in analyses:
+        parts.append(_verdict_heading(a.run.label if multi else None))
+        parts.append(sections.verdict_md(a.verdicts, a.run.gpu_name, metric, paper))
     parts.append(_reading_guide(metric))
     for c in comparisons:
         parts.append(sections.comparison_md(c, out_dir, metric, analyses))
@@ -93,6 +99,8 @@ def _write_csvs(out_dir: Path, analyses: list[Analysis], comparisons) -> None:
         out_dir / "oom_estimates.csv", index=False, lineterminator="\n")
     claim_frame = pd.DataFrame([{"run": a.run.label, **asdict(c)} for a in analyses for c in a.claims])
     claim_frame.to_csv(out_dir / "claims.csv", index=False, lineterminator="\n")
+    verdict_frame = pd.DataFrame([{"run": a.run.label, **asdict(c)} for a in analyses for c in a.verdicts])
+    verdict_frame.to_csv(out_dir / "verdict_table.csv", index=False, lineterminator="\n")
     for base, other, matched, _, _ in comparisons:
         matched.to_csv(out_dir / f"compare_{file_safe(other.label)}_vs_{file_safe(base.label)}.csv", index=False,
                        lineterminator="\n")
@@ -116,13 +124,21 @@ def _title(runs: list[Run]) -> str:
     return "# vimbench report: " + " vs ".join(r.label for r in runs)
 
 
+def _verdict_heading(run_label: str | None) -> str:
+    title = (f"Verdict: Vim-Ti {claims_mod.SPEED_CLAIM:g}x faster, {100 * claims_mod.MEMORY_CLAIM:.1f}% less "
+             f"memory than DeiT-Ti at {claims_mod.CLAIM_RESOLUTION} px?")
+    return f"## {title}" + (f" (run {run_label})" if run_label else "")
+
+
 def _reading_guide(metric: str) -> str:
     return "\n".join([
         "How to read this report:",
         "",
         ("- Every number is copied from the runs' `results.jsonl`, except those marked *derived* (ratios and "
-        "savings computed from measured values) and *estimated* (memory an out-of-memory cell would have "
-        "needed, extrapolated from smaller-batch probe rows; never a measurement)."),
+        "savings computed from measured values; *derived (probe batch N)*: an out-of-memory cell's throughput "
+        "taken from its probe at batch N, only where the probes show throughput flat in batch) and *estimated* "
+        "(memory an out-of-memory cell would have needed, extrapolated from smaller-batch probe rows; never a "
+        "measurement)."),
         ("- Throughput is images/s (batch / median latency). Memory is in GB = 10^9 bytes (the unit of the "
         f"paper's Figure 1). Savings and the memory claim use **{metric}**: {MEMORY_METRICS[metric][1]}; "
         "the tables show the other metrics too."),
@@ -292,6 +308,10 @@ def _notes(a: Analysis) -> list[str]:
         notes.append(f"{len(repeated)} cell(s) were measured {low if low == high else f'{low}-{high}'} times "
                      "(suite option `repeats`): tables, ratios and plots "
                      "use the median of the ok repeats (derived); the all-cells table lists every repeat.")
+    cards = sorted({n for n in run.frame["gpu_name"].dropna() if n})
+    if len(cards) > 1:
+        notes.append(f"Rows from {len(cards)} cards in this run ({', '.join(cards)}): its ratios and verdicts may pair "
+                     "cells measured on different cards; report each card's rows as a run of its own.")
     if run.duplicates_dropped:
         notes.append(f"{run.duplicates_dropped} earlier duplicate row(s) of the same cell replaced by the later one.")
     errors = a.rows[a.rows["status"] == "error"]

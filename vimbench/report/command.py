@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("Several RUN_DIRs: one section per run plus a cell-by-cell comparison of each with the first. "
                      "OOM cells get an *estimated* memory need when the suite sets estimate_oom_batches "
                      "(e.g. [8, 16, 32]): the harness then measures smaller-batch probes and the report fits "
-                     "memory = a + b x batch. Bad inputs exit with code 2.")
+                     "memory = a + b x batch; its speed comes from its largest probe only where the two largest "
+                     "probes are within 3% in images/s (labelled derived (probe batch N)). The verdict table "
+                     "(report.md top, verdict_table.csv) pairs the paper's Vim and vimbench's fastest Vim with "
+                     "DeiT-Ti eager and the fastest DeiT-Ti. Bad inputs exit with code 2.")
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
                         help="run directories (default: the newest under --runs-root); the first is the base "
                              "of the comparison when several are given")

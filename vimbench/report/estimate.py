@@ -87,3 +87,14 @@ def _estimate_one(probes, column: str, target_batch: int) -> dict:
     if fit.slope <= 0:
         return {**result, "status": "not estimated (memory does not grow with batch in the probes)"}
     return {**result, "estimated_bytes": fit.intercept + fit.slope * target_batch, "status": "estimated"}
+
+
+def estimate_for(estimates, cell, metric: str):
+    """The row of `estimates` (estimate_oom_cells) for one OOM cell and metric, or None.
+
+    cell: anything indexable by the cell keys (a DataFrame row or a dict)."""
+    same = estimates["metric"] == metric
+    for key in (*PROBE_KEYS, "batch"):
+        same &= estimates[key] == cell[key]
+    hit = estimates[same]
+    return None if hit.empty else hit.iloc[0]

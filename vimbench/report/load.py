@@ -116,14 +116,16 @@ def combine_runs(runs: list[Run]) -> Run:
     """Several run directories of one card as one run (e.g. a sweep split by model).
 
     Rows are pooled; a cell present in several runs keeps the one from the run given last.
-    Runs from different cards are refused: their ratios would mix machines.
+    Runs from different cards are refused, judged by every row's card (a run resumed on another
+    card counts as both): their ratios would mix machines.
     """
     import pandas as pd
 
-    cards = sorted({r.gpu_name for r in runs})
-    if len(cards) > 1:
+    cards = {r.path: sorted({r.gpu_name} | {n for n in r.frame["gpu_name"].dropna() if n}) for r in runs}
+    if len({name for names in cards.values() for name in names}) > 1:
         raise ReportError("cannot combine runs from different cards (" + "; ".join(
-            f"{r.path}: {r.gpu_name}" for r in runs) + "); give them without --combine to compare them")
+            f"{path}: {', '.join(names)}" for path, names in cards.items())
+            + "); give them without --combine to compare them")
     label = "+".join(r.label for r in runs)
     frame = pd.concat([r.frame for r in runs], ignore_index=True)
     before = len(frame)

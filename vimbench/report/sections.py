@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING
 
 from vimbench.report import claims as claims_mod
 from vimbench.report import plots
+from vimbench.report import verdict as verdict_mod
+from vimbench.report.estimate import estimate_for
 from vimbench.report.markdown import fmt, fmt_gb, fmt_ips, fmt_pct, fmt_ratio, is_missing, table
 from vimbench.report.names import MEMORY_METRICS, file_safe, series_label
 from vimbench.report.paper import PAPER_CITATION
+from vimbench.report.probe_speed import FLAT_TOLERANCE
 
 if TYPE_CHECKING:
     from vimbench.report.build import Analysis
@@ -47,13 +50,9 @@ def mem_text(row, metric: str, estimates) -> str:
     if row["status"] == "ok":
         return fmt_gb(row[column], "-")
     if row["status"] == "oom":
-        est = estimates[(estimates["metric"] == metric) & (estimates["status"] == "estimated")
-                        & (estimates["model"] == row["model"]) & (estimates["variant"] == row["variant"])
-                        & (estimates["resolution"] == row["resolution"]) & (estimates["batch"] == row["batch"])
-                        & (estimates["precision"] == row["precision"])
-                        & (estimates["exec_mode"] == row["exec_mode"])]
-        if not est.empty:
-            return f"OOM; {fmt_gb(est['estimated_bytes'].iloc[0])} estimated"
+        est = estimate_for(estimates, row, metric)
+        if est is not None and est["status"] == "estimated":
+            return f"OOM; {fmt_gb(est['estimated_bytes'])} estimated"
     return _status_text(row)
 
 
@@ -98,27 +97,118 @@ def claims_md(a: Analysis, metric: str, paper) -> str:
     for claim, name in (("speed", f"{claims_mod.SPEED_CLAIM:g}x speed"),
                         ("memory", f"{100 * claims_mod.MEMORY_CLAIM:.1f}% memory saving")):
         for kernel in sorted({c.deit_variant for c in a.claims if c.claim == claim},
-                             key=lambda k: (k not in claims_mod.DEIT_KERNELS, claims_mod.DEIT_KERNELS.index(k)
-                                            if k in claims_mod.DEIT_KERNELS else 0, k)):
+                             key=claims_mod.deit_kernel_order):
             rows = [c for c in a.claims if c.claim == claim and c.deit_variant == kernel]
-            condition = "the paper's condition" if kernel == "eager" else "fused attention" if kernel == "sdpa" else ""
+            condition = claims_mod.DEIT_KERNEL_NOTES.get(kernel, "")
             summary = "; ".join(_claim_summary(c) for c in rows)
             lines.append(f"- **{name} vs DeiT-Ti ({kernel}{', ' + condition if condition else ''})**: {summary}")
     header = ["claim", "DeiT-Ti attention", "Vim-Ti backend", "precision", "batch", "exec", "measured (derived)",
               "paper", "verdict", "basis", "saving with other memory metrics"]
     rows = []
     for c in a.claims:
-        measured = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
-        if c.verdict.endswith("(estimated)"):
-            measured += " (estimated)"
         paper = fmt_ratio(c.paper) if c.claim == "speed" else fmt_pct(c.paper)
         rows.append([c.claim, c.deit_variant, c.vim_variant or "-", c.precision or "-", fmt(c.batch, "d", "-"),
-                     c.exec_mode or "-", measured, paper, f"**{c.verdict}**", c.basis, c.other_metrics or "-"])
+                     c.exec_mode or "-", _claim_measured(c), paper, f"**{c.verdict}**", c.basis, c.other_metrics or "-"])
     lines += ["", table(header, rows)]
     if card_memory is None and any(c.claim == "memory" and "DeiT-Ti" in c.basis and "OOM" in c.basis
                                    for c in a.claims):
         lines.append("\n(No derived lower bound for OOM cells: the card's total memory is not in env.json.)")
     return "\n".join(lines)
+
+
+def verdict_md(cells: list, gpu: str, metric: str, paper) -> str:
+    """The verdict table (verdict.verdict_cells): one table per (batch, precision), Vim rows x DeiT columns."""
+    v = verdict_mod
+    lines = [
+        (f"Vim-Ti against DeiT-Ti on **{gpu}**, memory metric **{metric}**. Rows: **{v.PAPER_VIM}** (variant "
+         f"`{v.PAPER_VIM_VARIANT}`: the official Vim code on the mamba_ssm / causal_conv1d CUDA kernels) and "
+         f"**{v.VIMBENCH_VIM}** (vimbench's own kernels: the fastest Vim-Ti variant other than "
+         f"{', '.join(v.NOT_VIMBENCH_VIM)}), each in its fastest measured configuration at that resolution "
+         f"(named). Columns: **{v.DEIT_EAGER}** (attention eager, exec mode eager: the paper's condition) and "
+         f"**{v.DEIT_FASTEST}** (the highest images/s of every DeiT-Ti cell: any attention, any exec mode; "
+         "named). Speed ratio = Vim images/s / DeiT images/s; memory saving = 1 - Vim peak / DeiT peak of "
+         "the same two cells."),
+        "",
+        (f"Basis of each value: *measured* (both cells ran at the batch); *derived (probe batch N)* (DeiT ran "
+         "out of memory; its images/s at probe batch N, used only when its two largest probes are within "
+         f"{100 * FLAT_TOLERANCE:g}% of each other: throughput flat in batch); *estimated* (DeiT ran out of "
+         "memory; its need extrapolated from the probes); *not measured* (the reason is given). Verdicts: "
+         f"the rule of the claims section (>= {claims_mod.SPEED_TOLERANCE * claims_mod.SPEED_CLAIM:.2f}x, "
+         f">= {100 * (claims_mod.MEMORY_CLAIM - claims_mod.MEMORY_TOLERANCE):.1f}%). The claims are "
+         f"stated at {claims_mod.CLAIM_RESOLUTION} px; 1024 px is held to the same thresholds to show the "
+         f"trend ({_paper_at(paper)}). The first table is the claim's default condition (batch "
+         f"{claims_mod.CLAIM_BATCH}, {claims_mod.CLAIM_PRECISION}: the highres suite's; the paper states "
+         "neither), then any other batch and precision in the run."),
+    ]
+    conditions = list(dict.fromkeys((c.batch, c.precision) for c in cells))
+    for batch, precision in conditions:
+        group = [c for c in cells if (c.batch, c.precision) == (batch, precision)]
+        rows, notes = [], []
+        for vim in (v.PAPER_VIM, v.VIMBENCH_VIM):
+            for resolution in v.VERDICT_RESOLUTIONS:
+                pair = {c.deit: c for c in group if c.vim == vim and c.resolution == resolution}
+                first = pair[v.DEIT_EAGER]
+                rows.append([f"**{vim}**", resolution, _vim_config_text(first),
+                             *[_verdict_cell_text(pair[deit]) for deit in (v.DEIT_EAGER, v.DEIT_FASTEST)]])
+                for c in pair.values():
+                    notes += [n for basis, n in ((c.speed_basis, c.speed_note), (c.memory_basis, c.memory_note))
+                              if basis not in (v.MEASURED, v.NOT_MEASURED)]  # derived, estimated
+        lines += ["", f"**batch {batch}, {precision}**", "",
+                  table(["Vim-Ti", "px", "Vim-Ti configuration", f"vs {v.DEIT_EAGER} (the paper's condition)",
+                         f"vs {v.DEIT_FASTEST} (any attention, any exec mode)"], rows, "lrlll")]
+        notes = list(dict.fromkeys(notes))
+        if notes:
+            lines += ["", "Derived and estimated values:", "", *[f"- {n}" for n in notes]]
+    return "\n".join(lines)
+
+
+def _paper_at(paper) -> str:
+    """The paper's Figure 1 ratio and saving at the verdict resolutions (read off the figure)."""
+    parts = []
+    for resolution in verdict_mod.VERDICT_RESOLUTIONS:
+        at = paper[paper["resolution"] == resolution].iloc[0]
+        saving = ("DeiT-Ti OOM" if at["deit_ti_oom"] else
+                  f"{fmt_pct(1 - at['vim_ti_gb'] / at['deit_ti_gb'])} memory saving")
+        parts.append(f"{resolution} px {fmt_ratio(at['vim_ti_fps'] / at['deit_ti_fps'])}, {saving}")
+    return "the paper's Figure 1: " + "; ".join(parts)
+
+
+def _vim_config_text(c) -> str:
+    if c.vim_note:
+        return f"**{claims_mod.NOT_MEASURED}**: {c.vim_note}"
+    return (f"{c.vim_variant}, {c.vim_exec_mode}: {fmt_ips(c.vim_images_per_s, '-')} images/s, "
+            f"{fmt_gb(c.vim_mem_bytes, '-')} GB")
+
+
+def _verdict_cell_text(c) -> str:
+    """Speed and memory lines with verdict and basis, then the DeiT-Ti cell used (<br> between)."""
+    lines = []
+    if c.vim_note:
+        lines.append(f"speed, memory: **{claims_mod.NOT_MEASURED}** (no Vim-Ti cell: see its configuration)")
+    elif c.speed_basis == c.memory_basis == verdict_mod.NOT_MEASURED and c.speed_note == c.memory_note:
+        lines.append(f"speed, memory: **{claims_mod.NOT_MEASURED}** ({c.speed_note})")
+    else:
+        lines.append(_value_line("speed", fmt_ratio(c.speed_ratio), c.speed_verdict, c.speed_basis, c.speed_note))
+        lines.append(_value_line("memory", fmt_pct(c.memory_saving), c.memory_verdict, c.memory_basis,
+                                 c.memory_note))
+    if c.deit_variant:
+        name = f"{c.deit_variant}, {c.deit_exec_mode}"
+        if c.deit_attention_backend and c.deit_attention_backend != c.deit_variant:
+            name += f" (ran {c.deit_attention_backend})"
+        speed, memory = f"{fmt_ips(c.deit_images_per_s, '-')} images/s", f"{fmt_gb(c.deit_mem_bytes, '-')} GB"
+        if c.deit_speed_basis not in (verdict_mod.MEASURED, verdict_mod.NOT_MEASURED):
+            speed += f" (probe batch {c.deit_speed_batch}, derived)"
+        if c.deit_memory_basis == verdict_mod.ESTIMATED:
+            memory += f" ({verdict_mod.ESTIMATED})"
+        lines.append(f"DeiT-Ti {name}: {speed}, {memory}")
+    return "<br>".join(lines)
+
+
+def _value_line(claim: str, value: str, verdict: str, basis: str, note: str) -> str:
+    if basis == verdict_mod.NOT_MEASURED:
+        return f"{claim}: **{verdict}** ({note})"
+    shown = verdict if "(" in verdict else f"{verdict} ({basis})"  # reproduced (measured) | (derived) | (estimated)
+    return f"{claim} {value}: **{shown}**"
 
 
 def _paper_memory_arithmetic(a: Analysis, paper, metric: str) -> str:
@@ -135,6 +225,15 @@ def _paper_memory_arithmetic(a: Analysis, paper, metric: str) -> str:
     for r in ours.itertuples(index=False):
         text += (f" This run: DeiT-Ti ({r.variant}) at batch {r.batch}, {r.precision} would need "
                  f"{fmt_gb(r.estimated_bytes)} GB ({metric}, *estimated* from probes at batches {r.probe_batches}).")
+    return text
+
+
+def _claim_measured(c) -> str:
+    """A claim row's value, with its qualifier when the verdict carries one: '93.2% (estimated)'."""
+    text = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
+    for qualifier in ("(estimated)", "(derived)"):
+        if c.verdict.endswith(qualifier):
+            text += f" {qualifier}"
     return text
 
 
@@ -221,9 +320,7 @@ def comparison_md(comparison, out_dir: Path, metric: str, analyses: list[Analysi
     claim_rows = []
     for order, a in enumerate(x for x in analyses if x.run.label in (base.label, other.label)):
         for c in a.claims:
-            measured = fmt_ratio(c.measured, "-") if c.claim == "speed" else fmt_pct(c.measured, "-")
-            if c.verdict.endswith("(estimated)"):
-                measured += " (estimated)"
+            measured = _claim_measured(c)
             key = (c.claim != "speed", c.deit_variant, c.vim_variant, c.precision, c.batch or 0, c.exec_mode, order)
             claim_rows.append((key, [c.claim, c.deit_variant, c.vim_variant or "-", c.precision or "-",
                                      fmt(c.batch, "d", "-"), c.exec_mode or "-", a.run.label, a.run.gpu_name,

@@ -106,7 +106,7 @@ def ratio_table(cells, estimates):
                 "deit_status": deit.status, "vim_images_per_s": _ok(vim, "images_per_s"),
                 "deit_images_per_s": _ok(deit, "images_per_s"),
             }
-            row["speed_ratio"] = _divide(row["vim_images_per_s"], row["deit_images_per_s"])
+            row["speed_ratio"] = divide(row["vim_images_per_s"], row["deit_images_per_s"])
             key = (deit.model, deit.variant, int(deit.resolution), int(deit.batch), deit.precision, deit.exec_mode)
             for metric, (column, _) in MEMORY_METRICS.items():
                 vim_mem = _ok(vim, column)
@@ -118,7 +118,7 @@ def ratio_table(cells, estimates):
                 row[f"vim_mem_{metric}"] = vim_mem
                 row[f"deit_mem_{metric}"] = deit_mem
                 row[f"deit_mem_{metric}_source"] = source
-                row[f"saving_{metric}"] = 1.0 - _divide(vim_mem, deit_mem)
+                row[f"saving_{metric}"] = 1.0 - divide(vim_mem, deit_mem)
                 row[f"deit_mem_{metric}_estimate"] = notes.get((*key, metric), "")
             rows.append(row)
     columns = ["run", "vim_model", "vim_variant", "deit_model", "deit_variant", "resolution", "batch",
@@ -140,7 +140,8 @@ def _ok(row, column: str) -> float:
     return float(value)
 
 
-def _divide(a: float, b: float) -> float:
+def divide(a: float, b: float) -> float:
+    """a / b, NaN when either is missing or b is zero (a ratio that cannot be taken)."""
     if np.isnan(a) or np.isnan(b) or b == 0:
         return float("nan")
     return a / b
