@@ -106,10 +106,16 @@ def _prepare_cuda_graph(fn, example_input, autocast_dtype):
         for _ in range(GRAPH_WARMUP_CALLS):
             fn(static_input)
     torch.cuda.current_stream(example_input.device).wait_stream(side)
+    _sync(example_input)
+    # Replays allocate nothing: the forward's activations live in the graph's private pool,
+    # allocated while capturing.  The capture's peak is therefore the graph's working set,
+    # which a peak taken over replays alone would miss (see runner's memory pass).
+    torch.cuda.reset_peak_memory_stats(example_input.device)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph), _context("cuda", autocast_dtype):
         static_output = fn(static_input)
     _sync(example_input)
+    capture_peak_allocated_bytes = int(torch.cuda.max_memory_allocated(example_input.device))
     setup = time.perf_counter() - start
 
     def run(x):
@@ -122,4 +128,5 @@ def _prepare_cuda_graph(fn, example_input, autocast_dtype):
         return static_output
     run.static_input = static_input
     run.graph = graph
+    run.capture_peak_allocated_bytes = capture_peak_allocated_bytes
     return run, setup

@@ -186,6 +186,29 @@ def test_torn_lines_and_duplicates_are_reported(tmp_path):
     assert "| 120.0 |" in text and "| 100.0 |" not in text
 
 
+def test_graph_rows_that_did_not_count_the_capture_lose_their_allocated_memory(tmp_path):
+    # Rows written before the harness counted a CUDA graph's capture saw only weights, input and
+    # output: the report must not offer that as the graph's memory, alone or combined with a re-run.
+    rng = _rng()
+    mem = float(rng.uniform(4e9, 6e9))
+    stale = row("vim_tiny", "triton", 1248, ips=700.0, mem=mem / 2, exec_mode="cuda_graph",
+                mem_graph_capture_allocated_bytes=None)
+    old = write_run(tmp_path / "old", [stale, row("vim_tiny", "triton", 1248, ips=690.0, mem=mem)], env=ENV)
+    build_report([old], old / "report")
+    frame = pd.read_csv(old / "report" / "results.csv")
+    graph = frame[frame["exec_mode"] == "cuda_graph"].iloc[0]
+    assert np.isnan(graph["mem_max_allocated_bytes"])
+    assert graph["mem_max_reserved_bytes"] == int(mem / 2 * 1.1)  # the pool is reserved: kept
+    assert "1 cuda_graph row(s) written before" in (old / "report" / "report.md").read_text()
+
+    rerun = write_run(tmp_path / "rerun", [row("vim_tiny", "triton", 1248, ips=701.0, mem=mem, exec_mode="cuda_graph")])
+    assert _run_cli([old, rerun, "--combine"]) == 0
+    text = (old / "report-with-rerun" / "report.md").read_text()
+    assert "cuda_graph row(s) written before" not in text
+    combined = pd.read_csv(old / "report-with-rerun" / "results.csv")
+    assert combined[combined["exec_mode"] == "cuda_graph"]["mem_max_allocated_bytes"].tolist() == [int(mem)]
+
+
 @pytest.mark.parametrize("case", ["missing", "not_a_dir", "no_results", "empty", "only_torn", "schema", "bad_row",
                                   "no_common_cells", "no_runs"])
 def test_bad_inputs_give_one_clear_message_and_exit_2(tmp_path, capsys, monkeypatch, case):
