@@ -4,9 +4,8 @@ TRITON_INTERPRET=1), and the reference vs the official Conv1d formulation."""
 import pytest
 import torch
 import torch.nn.functional as F
-
-from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_ref
-from vimbench.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
+from mamba_triton.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_ref
+from mamba_triton.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
 
 DEVICE = TEST_DEVICE
 
