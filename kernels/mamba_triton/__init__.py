@@ -1,6 +1,6 @@
 """mamba_triton: pure-Triton inference kernels for (Vision) Mamba, each beside its float64
 reference: the selective scan (mamba_ssm's `selective_scan_fn`, plus `reverse` and the
-flip-free bidirectional op), Vim's bidirectional causal conv1d, and fused add + RMSNorm.
+flip-free bidirectional op), causal_conv1d's `causal_conv1d_fn`, and fused add + RMSNorm.
 
 One folder per op (`selective_scan/`, `causal_conv1d/`, `add_rmsnorm/`), each reading
 `reference.py` -> kernel -> public function.  Beside them: `shapes.py` (the benchmark
@@ -24,7 +24,9 @@ _PUBLIC = {
     "bidirectional_scan_fn": "selective_scan",
     "selective_scan_ref": "selective_scan",
     "bidirectional_scan_ref": "selective_scan",
+    "causal_conv1d_fn": "causal_conv1d",
     "bidirectional_conv1d": "causal_conv1d",
+    "causal_conv1d_fn_ref": "causal_conv1d",
     "bidirectional_conv1d_ref": "causal_conv1d",
     "add_rmsnorm": "add_rmsnorm",
     "add_rmsnorm_ref": "add_rmsnorm",
