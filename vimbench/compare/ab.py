@@ -5,10 +5,12 @@ used as it is) gets its own long-lived worker process (`ab_worker.py`) with that
 kernel library (`kernels/`, import name mamba_triton) and the tree itself first on
 PYTHONPATH.  A revision from before the library existed (its kernels in
 vimbench/kernels/) gets a small `mamba_triton` shim package that maps
-`mamba_triton.selective_scan` to its `vimbench.kernels.selective_scan`.  After both have compiled and warmed up every case, the rounds run
-A B, B A, A B, ... (the order alternates, so a clock or thermal drift during the session
-lands on both sides equally); in each turn a side times every case `iters` times.  The
-samples are written as two pytest-benchmark JSON files and compared like any others.
+`mamba_triton.selective_scan` to its `vimbench.kernels.selective_scan`.
+
+After both have compiled and warmed up every case, the rounds run A B, B A, A B, ... (the
+order alternates, so a clock or thermal drift during the session lands on both sides
+equally); in each turn a side times every case `iters` times.  The samples are written as
+two pytest-benchmark JSON files and compared like any others.
 
 The verdict then rests on measurements taken minutes apart on the same GPU, not on a
 stored baseline from another day or machine.
