@@ -125,9 +125,9 @@ def fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
 
 
 @pytest.fixture
-def fake_mamba_ssm(tmp_path, monkeypatch):
+def fake_build(tmp_path, monkeypatch):
     """A directory holding a pure-Python selective_scan_cuda (the reference in its calling
-    convention), not importable until it is put on sys.path."""
+    convention); nothing imported from it outlives the test."""
     import sys
 
     monkeypatch.delitem(sys.modules, "selective_scan_cuda", raising=False)
@@ -135,24 +135,35 @@ def fake_mamba_ssm(tmp_path, monkeypatch):
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "selective_scan_cuda.py").write_text(FAKE_SELECTIVE_SCAN_CUDA)
     yield tmp_path / "build"
-    sys.modules.pop("selective_scan_cuda", None)  # imported during the test: not beyond it
+    sys.modules.pop("selective_scan_cuda", None)
+
+
+@pytest.fixture
+def fake_mamba_ssm(fake_build, monkeypatch):
+    """The stand-in first on sys.path (ahead of a real mamba-ssm, should one be installed)."""
+    monkeypatch.syspath_prepend(str(fake_build))
+    return fake_build
 
 
 def test_missing_mamba_ssm_names_the_build_command(tmp_path, monkeypatch, capsys):
     import sys
 
-    monkeypatch.delitem(sys.modules, "selective_scan_cuda", raising=False)
+    monkeypatch.setitem(sys.modules, "selective_scan_cuda", None)  # not importable, installed or not
     missing = tmp_path / "nothing-here"
     assert bench.cli(["--shapes", SHAPES[0], "--against-mamba-ssm", "--mamba-ssm-path", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "selective_scan_cuda" in err and "python -m vimbench.official.build" in err and str(missing) in err
 
 
-def test_mamba_ssm_found_in_the_given_directory(fake_mamba_ssm):
+def test_mamba_ssm_found_in_the_given_directory(fake_build):
+    import importlib.util
+
     from mamba_triton import _mamba_ssm
 
-    module = _mamba_ssm.load(fake_mamba_ssm)
-    assert module.__file__ == str(fake_mamba_ssm / "selective_scan_cuda.py")
+    if importlib.util.find_spec("selective_scan_cuda") is not None:
+        pytest.skip("mamba-ssm is installed here: the directory is not looked at")
+    module = _mamba_ssm.load(fake_build)
+    assert module.__file__ == str(fake_build / "selective_scan_cuda.py")
 
 
 @pytest.mark.parametrize("direction", ["fwd", "bidir", "bidirdt"])
