@@ -7,39 +7,25 @@ One folder per op (`selective_scan/`, `causal_conv1d/`, `add_rmsnorm/`), each re
 shapes), `ceilings.py` (copy bandwidth and exp2 rate of the card), `bench.py`
 (`python -m mamba_triton.bench`) and `testing.py` (the closeness rule the tests use).
 
-The public functions are imported on first use, so `import mamba_triton.shapes` needs no
-triton, and TRITON_INTERPRET=1 (the CPU interpreter) is read when a kernel module is
-imported, not when this package is.
+Triton reads TRITON_INTERPRET (1: the CPU interpreter) when a kernel is defined, i.e. when
+this package is imported: set it before.
 """
 
-from __future__ import annotations
-
-import importlib
+from .add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
+from .causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_fn, causal_conv1d_fn_ref
+from .selective_scan import bidirectional_scan_fn, bidirectional_scan_ref, selective_scan_fn, selective_scan_ref
 
 __version__ = "0.1.0"
 
-# public name -> the op folder that defines it
-_PUBLIC = {
-    "selective_scan_fn": "selective_scan",
-    "bidirectional_scan_fn": "selective_scan",
-    "selective_scan_ref": "selective_scan",
-    "bidirectional_scan_ref": "selective_scan",
-    "causal_conv1d_fn": "causal_conv1d",
-    "bidirectional_conv1d": "causal_conv1d",
-    "causal_conv1d_fn_ref": "causal_conv1d",
-    "bidirectional_conv1d_ref": "causal_conv1d",
-    "add_rmsnorm": "add_rmsnorm",
-    "add_rmsnorm_ref": "add_rmsnorm",
-}
-
-__all__ = list(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
-
-
-def __dir__():
-    return sorted([*globals(), *__all__])
+__all__ = [
+    "selective_scan_fn",
+    "bidirectional_scan_fn",
+    "causal_conv1d_fn",
+    "bidirectional_conv1d",
+    "add_rmsnorm",
+    "selective_scan_ref",
+    "bidirectional_scan_ref",
+    "causal_conv1d_fn_ref",
+    "bidirectional_conv1d_ref",
+    "add_rmsnorm_ref",
+]

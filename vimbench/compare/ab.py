@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# the kernel library's benchmark cases (a file that imports only torch; found, not imported)
-DEFAULT_CASES_FILE = Path(importlib.util.find_spec("mamba_triton.shapes").origin)
+# the kernel library's benchmark cases (a file that imports only torch): found, not imported
+DEFAULT_CASES_FILE = Path(importlib.util.find_spec("mamba_triton").submodule_search_locations[0]) / "shapes.py"
 
 # A tree from before the kernel library: its scan, under the library's name
 LEGACY_SHIM = """\
