@@ -10,7 +10,7 @@ For Vim-Ti/S/B scan shapes (dim = E = 384/768/1536, N = 16) at 224 (L = 197) and
      the exponential floor, both measured in the same run;
   4. with --against-mamba-ssm, times mamba_ssm's CUDA scan (`selective_scan_cuda.fwd`) on
      the same inputs, checked against float64 the same way, and adds its ms and our
-     speedup to the row (see `mamba_ssm_calls` for what exactly is timed).
+     speedup to the row (`_mamba_ssm.py` says what exactly is timed).
 
 Effective bytes (DESIGN.md section 4, the minimum traffic):
     one direction:  e * batch * L * (4E + 2N)   read u, delta, z, write y; read B, C
