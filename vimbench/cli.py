@@ -15,7 +15,7 @@ COMMANDS = {
     "report": ("vimbench.report.command", "tables, plots and the claims verdict from run directories"),
     "compare": ("vimbench.compare.command", "compare two result files; non-zero exit on a regression"),
     "profile": ("vimbench.profile.command", "where the time, memory and energy of one cell go"),
-    "kernels": ("vimbench.kernels.bench", "benchmark the Triton scan kernels: ms, GB/s, share of copy "
+    "kernels": ("vimbench.kernel_bench", "benchmark the Triton scan kernels: ms, GB/s, share of copy "
                 "bandwidth and of the exponential floor, checked against float64 first"),
     "list": ("vimbench.listing", "list suites, models and precisions"),
     "env": ("vimbench.env", "print what the harness sees: GPU, NVML, versions"),

@@ -8,7 +8,7 @@
 #   4. A/B in one session, interleaved: this tree vs the slowed copy, and vs an unchanged copy.
 # Usage (repository root): OUT=/some/dir bash reports/baselines/gate_demo.sh [steps, default "1 2 3 4"]
 set -uo pipefail
-export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD:$PWD/kernels" PYTHONUNBUFFERED=1
 OUT="${OUT:?set OUT to an output folder}"
 STEPS="${1:-1 2 3 4}"
 WORK=/tmp/gate_demo
@@ -45,7 +45,7 @@ PY
   fi
   if [[ " $STEPS " == *" 2 "* ]]; then
     step "2. slowed variant"
-    (cd /tmp/slow && PYTHONPATH=/tmp/slow timeout 90 "${PYTEST[@]}" $SCAN $BLOCK "${SUBSET[@]}" \
+    (cd /tmp/slow && PYTHONPATH=/tmp/slow:/tmp/slow/kernels timeout 90 "${PYTEST[@]}" $SCAN $BLOCK "${SUBSET[@]}" \
         --benchmark-json="$OUT/slow.json")
   fi
   if [[ " $STEPS " == *" 3 "* ]]; then

@@ -2,7 +2,7 @@
 
     python reports/baselines/slow_variant.py DEST [--block-d-factor 0.5] [--steps-per-group N]
 
-Copies vimbench/, tests/ and pyproject.toml to DEST and wraps the scan's `plan_scan` there so every plan
+Copies vimbench/, kernels/, tests/ and pyproject.toml to DEST and wraps the scan's `plan_scan` there so every plan
 gets a smaller channel block (BLOCK_D halved by default) - the kind of "harmless tuning
 change" a regression gate exists for.  Nothing in this checkout is modified.
 """
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.dest.exists():
         shutil.rmtree(args.dest)
-    for folder in ("vimbench", "tests"):
+    for folder in ("vimbench", "kernels", "tests"):
         shutil.copytree(REPO / folder, args.dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(REPO / "pyproject.toml", args.dest / "pyproject.toml")  # pytest markers and options
     if args.copy_only:
@@ -45,7 +45,7 @@ def main() -> None:
     changes = [f"block_d=max(16, int(plan.block_d * {args.block_d_factor}))"]
     if args.steps_per_group:
         changes.append(f"steps_per_group={args.steps_per_group}")
-    fused = args.dest / "vimbench" / "kernels" / "selective_scan" / "fused.py"
+    fused = args.dest / "kernels" / "mamba_triton" / "selective_scan" / "fused.py"
     fused.write_text(fused.read_text() + WRAPPER.format(changes=", ".join(changes)))
     print(f"slowed variant in {args.dest}: plan_scan(...) -> replace(plan, {', '.join(changes)})")
 

@@ -2,7 +2,7 @@
 
 - `torch`     : `bidirectional_scan_ref` (pure PyTorch, exact, CPU-capable, slow: a Python
                 loop over tokens). Always available.
-- `triton`    : our kernel, `vimbench.kernels.selective_scan.bidirectional_scan_fn`
+- `triton`    : our kernel, `mamba_triton.bidirectional_scan_fn`
                 (flip-free, both directions in one call). Same signature as the reference.
 - `official`  : the paper's own code path on mamba_ssm's and causal_conv1d's compiled CUDA
                 kernels, flips and all (vim_official.py; ops from vimbench.official).
@@ -30,18 +30,18 @@ def check_scan_backend(name: str) -> str:
 
 def load_bidirectional_scan(name: str) -> Callable:
     """The flip-free scan pair for the `torch` or `triton` backend, with the signature of
-    `vimbench.kernels.selective_scan.reference.bidirectional_scan_ref`."""
+    `mamba_triton.bidirectional_scan_ref`."""
     check_scan_backend(name)
     if name == "torch":
-        from vimbench.kernels.selective_scan.reference import bidirectional_scan_ref
+        from mamba_triton import bidirectional_scan_ref
 
         return bidirectional_scan_ref
     if name == "triton":
         try:
-            from vimbench.kernels.selective_scan import bidirectional_scan_fn
+            from mamba_triton import bidirectional_scan_fn
         except ImportError as err:
             raise ImportError(
-                "scan_backend='triton' needs vimbench.kernels.selective_scan.bidirectional_scan_fn, "
+                "scan_backend='triton' needs mamba_triton.bidirectional_scan_fn (pip install ./kernels), "
                 f"which could not be imported ({err}); use scan_backend='torch' meanwhile"
             ) from err
         return bidirectional_scan_fn  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)

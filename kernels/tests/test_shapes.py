@@ -1,18 +1,9 @@
-"""The scan benchmark inputs are laid out as the Vim mixer lays them out: B and C are
-N-wide slices of one x_proj output whose rows are padded to a multiple of 8."""
+"""The scan benchmark cases: inputs laid out as the Vim mixer lays them out (B and C are
+N-wide slices of one x_proj output whose rows are padded to a multiple of 8), names that
+round-trip, and bad names that say what is allowed."""
 
 import pytest
-
-from vimbench.compare.scan_cases import SCAN_CASES, make_inputs, parse_case, x_proj_layout
-from vimbench.models.vim_mixer import BiMambaV2Mixer
-
-
-@pytest.mark.parametrize("d_model", [192, 384, 768, 16])
-def test_x_proj_layout_matches_the_mixer(d_model):
-    mixer = BiMambaV2Mixer(d_model, scan_backend="torch")
-    width, b_col = x_proj_layout(mixer.dt_rank, mixer.d_state)
-    assert width == mixer.dt_rank + 2 * mixer.d_state + mixer.x_proj_pad and width % 8 == 0
-    assert b_col == mixer.dt_rank
+from mamba_triton.shapes import SCAN_CASES, make_inputs, parse_case, x_proj_layout
 
 
 @pytest.mark.parametrize("case", SCAN_CASES, ids=lambda c: c.name)

@@ -2,7 +2,7 @@
 would run otherwise, at a Vim mixer's shape (x a strided view of in_proj's output);
 checks correctness first.
 
-    python -m vimbench.kernels.causal_conv1d.benchmark [--batch 128 --tokens 6085 --inner 384]
+    python -m mamba_triton.causal_conv1d.benchmark [--batch 128 --tokens 6085 --inner 384]
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from vimbench.kernels._bench import card, copy_gbs, print_table, time_ms, write_csv
-from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref
+from mamba_triton._bench import card, copy_gbs, print_table, time_ms, write_csv
+from mamba_triton.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref
 
 LAUNCH_SHAPES = [(16, 64, 4), (32, 64, 4), (32, 128, 4), (64, 64, 4), (64, 128, 8), (128, 64, 8), (16, 128, 4), (8, 256, 4)]
 

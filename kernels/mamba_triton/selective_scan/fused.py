@@ -134,7 +134,7 @@ def _check_common(u, delta, A, B, C, D, z, delta_bias, suffix="", delta_proj_wei
     device = u.device
     if device.type != "cuda" and not _interpreting():
         raise ValueError(f"u{suffix} is on {device}: the Triton scan needs CUDA tensors "
-                         "(or TRITON_INTERPRET=1 set before importing vimbench, for the CPU interpreter)")
+                         "(or TRITON_INTERPRET=1 set before importing mamba_triton's kernels, for the CPU interpreter)")
     batch, dim, L = u.shape
     if not isinstance(A, torch.Tensor) or A.dim() != 2 or A.shape[0] != dim:
         raise ValueError(f"A{suffix} must have shape (dim={dim}, N), got {getattr(A, 'shape', None)}")

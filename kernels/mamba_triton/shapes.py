@@ -1,15 +1,15 @@
 """The scan benchmark cases, and their inputs laid out exactly as the Vim mixer passes them.
 
-The one definition of the scan benchmark shapes: `vimbench kernels` and its pytest
-benchmarks (vimbench/kernels/bench.py), the A/B worker and the static check's kernel
-configurations all take their shapes and inputs from here.  Imports only torch: the
-A/B worker loads this file by path next to another revision's kernels.
+The one definition of the scan benchmark shapes: `python -m mamba_triton.bench`, its
+pytest benchmarks, a harness's A/B gate and static check all take their shapes and inputs
+from here.  Imports only torch: an A/B worker loads this file by path next to another
+revision's kernels.
 
-Layout (vimbench/models/vim_mixer.py): every (batch, C, L) argument is a transposed view
-of a (batch, L, C) Linear/conv output - u and delta contiguous (stride 1 over channels),
-z the second half of in_proj's output, B and C slices of x_proj's output, whose rows the
-mixer pads to a multiple of 8 (Vim-Ti: dt_low 12, B 16, C 16, 4 zero columns, so B starts
-12 elements in, not 16-byte aligned, and steps 48 elements per token).
+Layout (the Vim mixer, bidirectional Mamba v2): every (batch, C, L) argument is a
+transposed view of a (batch, L, C) Linear/conv output - u and delta contiguous (stride 1
+over channels), z the second half of in_proj's output, B and C slices of x_proj's output,
+whose rows the mixer pads to a multiple of 8 (Vim-Ti: dt_low 12, B 16, C 16, 4 zero
+columns, so B starts 12 elements in, not 16-byte aligned, and steps 48 elements per token).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ DIRECTIONS = ("fwd", "bidir", "bidirdt")
 @dataclass(frozen=True)
 class ScanCase:
     """One scan benchmark shape, named MODEL-RES-bBATCH-DTYPE-DIR (e.g.
-    vim_tiny-1248-b128-bf16-bidirdt) by the A/B gate, the static check and `vimbench kernels`."""
+    vim_tiny-1248-b128-bf16-bidirdt) by the benchmark, the A/B gate and the static check."""
 
     model: str
     resolution: int
@@ -108,7 +108,7 @@ def case_by_name(name: str) -> ScanCase:
 
 def x_proj_layout(rank: int, state: int) -> tuple[int, int]:
     """(row width, column of B) of the mixer's x_proj output: dt_low, B, C, then zero
-    padding up to a multiple of 8 columns (vim_mixer.BiMambaV2Mixer.x_proj_pad)."""
+    padding up to a multiple of 8 columns (the Vim mixer's x_proj_pad)."""
     pad = -(rank + 2 * state) % 8
     return rank + 2 * state + pad, rank
 
@@ -154,8 +154,8 @@ def make_inputs(case: ScanCase, device="cuda", seed: int | None = None) -> tuple
 
 
 def scan_function(direction: str):
-    """The public kernel function of `direction`, from whatever vimbench is on sys.path."""
-    import vimbench.kernels.selective_scan as package
+    """The public kernel function of `direction`, from whatever mamba_triton is on sys.path."""
+    import mamba_triton.selective_scan as package
 
     names = {"fwd": "selective_scan_fn", "bidir": "bidirectional_scan_fn", "bidirdt": "bidirectional_scan_fn"}
     if direction not in names:
@@ -165,7 +165,7 @@ def scan_function(direction: str):
     return getattr(package, names[direction])
 
 
-# what `vimbench compare --ab` times by default: the cases every revision's kernels support
+# what an A/B gate times by default: the cases every revision's kernels support
 # (delta_proj_weight, hence "bidirdt", arrived later)
 AB_CASES = tuple(case.name for case in SCAN_CASES if case.direction != "bidirdt")
 

@@ -13,15 +13,14 @@ import math
 
 import pytest
 import torch
-
-from vimbench.kernels.selective_scan import (
+from mamba_triton.selective_scan import (
     bidirectional_scan_fn,
     bidirectional_scan_ref,
     fused,
     selective_scan_fn,
     selective_scan_ref,
 )
-from vimbench.testing import assert_close
+from mamba_triton.testing import assert_close
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 TOL = {"fp32": 1e-5, "bf16": 1e-2, "fp16": 1e-2}

@@ -1,12 +1,18 @@
-"""Bidirectional depthwise conv1d + SiLU kernel vs the float64 reference (CPU under
-TRITON_INTERPRET=1), and the reference vs the official Conv1d formulation."""
+"""Bidirectional depthwise conv1d + SiLU kernel and causal_conv1d_fn vs their float64
+references (CPU under TRITON_INTERPRET=1), and the references vs the official Conv1d
+formulation."""
 
 import pytest
 import torch
 import torch.nn.functional as F
-
-from vimbench.kernels.causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_ref
-from vimbench.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
+from mamba_triton.causal_conv1d import (
+    bidirectional_conv1d,
+    bidirectional_conv1d_ref,
+    causal_conv1d_fn,
+    causal_conv1d_fn_ref,
+    causal_conv1d_ref,
+)
+from mamba_triton.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
 
 DEVICE = TEST_DEVICE
 
@@ -99,3 +105,56 @@ def test_bad_inputs_raise_clear_errors():
         bidirectional_conv1d(x, w, b, w_b, b_b, block_l=6)
     with pytest.raises(NotImplementedError, match="inference-only"):
         bidirectional_conv1d(x, w.requires_grad_(), b, w_b, b_b)
+
+
+# ------------------------------------------------------------------ causal_conv1d_fn
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("width", [2, 3, 4])
+@pytest.mark.parametrize("layout", ["bdl", "bld"])  # (batch, dim, L) contiguous | a view of (batch, L, dim)
+@pytest.mark.parametrize("activation", [None, "silu"])
+@pytest.mark.parametrize("batch,dim,L", [(1, 1, 1), (2, 19, 37), (1, 130, 5)], ids=lambda v: str(v))
+def test_causal_conv1d_fn_matches_reference(monkeypatch, dtype, width, layout, activation, batch, dim, L):
+    poison_allocations(monkeypatch)
+    x64 = torch.randn(batch, dim, L, dtype=torch.float64) if layout == "bdl" else \
+        torch.randn(batch, L, dim, dtype=torch.float64).transpose(1, 2)
+    x = x64.to(dtype)
+    weight, bias = torch.randn(dim, width) * 0.5, torch.randn(dim)
+    out = causal_conv1d_fn(x, weight, bias, activation=activation)
+    ref = causal_conv1d_fn_ref(x.double(), weight.double(), bias.double(), activation=activation)
+    assert out.dtype == dtype and out.stride() == x.stride()  # laid out like x
+    assert_close("out", ref, out, TOL[dtype])
+
+
+def test_causal_conv1d_fn_without_bias_and_with_swish():
+    x = torch.randn(2, 8, 11)
+    weight = torch.randn(8, 4)
+    ref = causal_conv1d_fn_ref(x.double(), weight.double(), None, activation="silu")
+    assert_close("out", ref, causal_conv1d_fn(x, weight, activation="swish"), TOL[torch.float32])
+
+
+def test_causal_conv1d_fn_reference_is_conv1d_and_the_vim_direction():
+    """The reference is causal_conv1d's definition (F.conv1d, padding width - 1, first L
+    outputs) and, at width 4 with SiLU, the forward Vim direction of causal_conv1d_ref."""
+    x = torch.randn(2, 6, 13, dtype=torch.float64)
+    for width in (2, 3, 4):
+        w, b = torch.randn(6, width, dtype=torch.float64), torch.randn(6, dtype=torch.float64)
+        conv = F.conv1d(x, w.unsqueeze(1), b, padding=width - 1, groups=6)[..., :13]
+        torch.testing.assert_close(causal_conv1d_fn_ref(x, w, b), conv)
+    torch.testing.assert_close(causal_conv1d_fn_ref(x, w, b, activation="silu"),
+                               causal_conv1d_ref(x.transpose(1, 2), w, b).transpose(1, 2))
+
+
+def test_causal_conv1d_fn_bad_inputs_raise_clear_errors():
+    x = torch.randn(1, 8, 5)
+    with pytest.raises(ValueError, match="width 2..4"):
+        causal_conv1d_fn(x, torch.randn(8, 5))
+    with pytest.raises(ValueError, match="width 2..4"):
+        causal_conv1d_fn(x, torch.randn(8, 1, 4))
+    with pytest.raises(ValueError, match="activation"):
+        causal_conv1d_fn(x, torch.randn(8, 4), activation="relu")
+    with pytest.raises(ValueError, match="bias must be"):
+        causal_conv1d_fn(x, torch.randn(8, 4), torch.randn(7))
+    with pytest.raises(NotImplementedError, match="inference-only"):
+        causal_conv1d_fn(x, torch.randn(8, 4).requires_grad_())

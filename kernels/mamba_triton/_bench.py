@@ -16,7 +16,7 @@ def time_ms(fn, warmup_ms: int = 25, rep_ms: int = 200) -> dict:
 
 def copy_gbs() -> float:
     """Device-to-device copy rate, bytes read + written per second / 1e9."""
-    from vimbench.ceilings import copy_bandwidth
+    from .ceilings import copy_bandwidth
 
     return copy_bandwidth() / 1e9
 

@@ -2,8 +2,8 @@
 
 A kernel's GB/s or exponentials/s mean something only beside what the same card does in the
 same run: a device-to-device copy (bytes read + written per second) and a kernel that does
-nothing but exp2 (`vimbench.profile.exp2_probe`).  The kernel benchmarks, the profiler's
-roofline and the op benchmarks all read them from here.
+nothing but exp2 (`exp2_probe.py`).  The kernel benchmark, the op benchmarks and a
+harness's roofline all read them from here.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def exp2_rate(device="cuda", elements: int = 1 << 22, repeats: int = 5) -> float
     """Exponentials per second of the exp2 probe kernel (median)."""
     import torch
 
-    from vimbench.profile.exp2_probe import ROUNDS, exp2_chain
+    from .exp2_probe import ROUNDS, exp2_chain
 
     x = torch.rand(elements, device=device, dtype=torch.float32) * 0.5 + 0.25
     return 4 * ROUNDS * elements / _median_event_seconds(lambda: exp2_chain(x), repeats)

@@ -12,6 +12,10 @@ i.e., per channel and token t (w = conv.weight[:, 0, :], taps k = 0..3, zeros ou
 x is (batch, L, E) in any strides (in Vim: the x half of in_proj's output, row stride 2E);
 outputs are (batch, L, E).  The reference does a transpose, a pad, two flips and extra
 passes over memory - the fused kernel reads x once and writes both outputs once.
+
+`causal_conv1d_fn_ref` is one direction with causal_conv1d's `causal_conv1d_fn`
+signature instead: x (batch, dim, L), weight (dim, width), activation None | "silu" |
+"swish" (the same as "silu").
 """
 
 from __future__ import annotations
@@ -63,3 +67,21 @@ def bidirectional_conv1d_ref(
     common = dict(compute_dtype=compute_dtype, out_dtype=out_dtype)
     return (causal_conv1d_ref(x, weight, bias, reverse=False, **common),
             causal_conv1d_ref(x, weight_b, bias_b, reverse=True, **common))
+
+
+def causal_conv1d_fn_ref(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    activation: str | None = None,
+) -> torch.Tensor:
+    """causal_conv1d's `causal_conv1d_fn` semantics: x (batch, dim, L); weight (dim, width);
+    bias (dim,) or None; out[t] = act(bias + sum_k weight[k] x[t - (width - 1) + k]), in x's
+    dtype, computed in float64 for float64 inputs and float32 otherwise."""
+    if activation not in (None, "silu", "swish"):
+        raise ValueError(f"activation must be None, 'silu' or 'swish', got {activation!r}")
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    dim, width = weight.shape
+    y = F.conv1d(x.to(compute), weight.to(compute).unsqueeze(1), None if bias is None else bias.to(compute),
+                 padding=width - 1, groups=dim)[..., : x.shape[-1]]
+    return (F.silu(y) if activation is not None else y).to(x.dtype)

@@ -1,7 +1,7 @@
 """Benchmark the fused add + RMSNorm against the PyTorch ops the model would run
 otherwise, at a Vim block's shape; checks correctness first.
 
-    python -m vimbench.kernels.add_rmsnorm.benchmark [--batch 128 --tokens 6085 --dim 192]
+    python -m mamba_triton.add_rmsnorm.benchmark [--batch 128 --tokens 6085 --dim 192]
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from vimbench.kernels._bench import card, copy_gbs, print_table, time_ms, write_csv
-from vimbench.kernels.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
+from mamba_triton._bench import card, copy_gbs, print_table, time_ms, write_csv
+from mamba_triton.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
 
 LAUNCH_SHAPES = [(1, 1), (2, 1), (4, 2), (8, 4), (16, 4), (32, 4), (32, 8), (64, 8)]  # (block_m, num_warps)
 

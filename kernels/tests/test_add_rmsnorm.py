@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-
-from vimbench.kernels.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
-from vimbench.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
+from mamba_triton.add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
+from mamba_triton.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
 
 DEVICE = TEST_DEVICE
 
