@@ -1,6 +1,7 @@
 """Suites: TOML files that name a sweep, loaded and validated into cells.
 
-A suite is found by name among the package's `vimbench/suites/*.toml` or given as a path.
+A suite is found by name among the built-in suites (the top-level `suites/*.toml` of a checkout,
+shipped inside an installed wheel as `vimbench/suites/`; see `suites_dir`) or given as a path.
 Every mistake is one `SuiteError` naming the file, the key and the allowed values (the
 `run` command turns it into exit code 2).  The format:
 
@@ -125,8 +126,24 @@ class Suite:
         return expand_cells(self, only)
 
 
+def suites_dir():
+    """The folder of the built-in suites.
+
+    In a checkout (an editable install, or the repository on PYTHONPATH) that is `suites/`
+    beside the package, in the repository root; an installed wheel carries the same files
+    inside the package as `vimbench/suites/` (setup.py maps the folder there).
+    """
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "suites"
+    if checkout.is_dir() and (package.parent / "pyproject.toml").is_file():
+        return checkout
+    return resources.files("vimbench") / "suites"
+
+
 def builtin_suite_names() -> list[str]:
-    folder = resources.files("vimbench") / "suites"
+    folder = suites_dir()
+    if not folder.is_dir():
+        return []
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -137,7 +154,7 @@ def find_suite(name_or_path: str) -> Path:
         if not path.is_file():
             raise SuiteError(path, "--suite", "no such suite file", "a built-in suite name: " + ", ".join(builtin_suite_names()))
         return path
-    builtin = resources.files("vimbench") / "suites" / f"{name_or_path}.toml"
+    builtin = suites_dir() / f"{name_or_path}.toml"
     if not builtin.is_file():
         raise SuiteError(name_or_path, "--suite", "no such suite", ", ".join(builtin_suite_names()) + " or a path to a .toml file")
     return Path(str(builtin))
