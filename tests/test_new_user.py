@@ -1,0 +1,54 @@
+"""What a new user met, trying vimbench on a CPU machine (issue 17): one test each."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+import vimbench
+from vimbench.models.vim_scan_backends import default_route
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+def test_import_vimbench_alone_registers_the_vims_in_timm():
+    code = "import vimbench, timm; print(timm.list_models('vim*'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=REPO,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "['vim_base_patch16_224', 'vim_small_patch16_224', 'vim_tiny_patch16_224']"
+    assert "vim_tiny" in vimbench.model_names()
+
+
+@torch.no_grad()
+def test_timm_vim_with_defaults_runs_on_the_cpu(monkeypatch):
+    """timm.create_model with nothing else picks the route from the device and records it; a
+    Triton route asked for and then called on the CPU names every route and how to pick one."""
+    assert default_route("cpu") == ("torch", False) and default_route("cuda") == ("triton", True)
+    model = timm.create_model("vim_tiny_patch16_224").eval()  # defaults, exactly as a new user types it
+    expected = default_route()
+    assert (model.scan_backend, model.fused) == expected
+    if expected[0] == "torch":
+        assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+    # Built first: building imports the Triton kernels, which must see the tests' TRITON_INTERPRET=1.
+    asked_routes = [timm.create_model("vim_tiny_patch16_224", img_size=32, depth=2, **kwargs).eval()
+                    for kwargs in ({"scan_backend": "triton"}, {"scan_backend": "triton", "fused": True})]
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # then called as a user would, without it
+    for asked in asked_routes:
+        with pytest.raises(RuntimeError) as err:
+            asked(torch.randn(1, 3, 32, 32))
+        message = str(err.value)
+        for route in ("'torch'", "'triton'", "'triton-fused'", "'official'", "scan_backend='torch'", "cpu"):
+            assert route in message, message
+    explicit = vimbench.create_model("vim_tiny", "triton-fused", img_size=32)  # the registry's variants stay explicit
+    assert (explicit.scan_backend, explicit.fused) == ("triton", True)
