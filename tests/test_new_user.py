@@ -52,3 +52,34 @@ def test_timm_vim_with_defaults_runs_on_the_cpu(monkeypatch):
             assert route in message, message
     explicit = vimbench.create_model("vim_tiny", "triton-fused", img_size=32)  # the registry's variants stay explicit
     assert (explicit.scan_backend, explicit.fused) == ("triton", True)
+
+
+def test_repeats_zero_is_refused_on_the_command_line_and_in_a_suite(tmp_path, capsys):
+    from vimbench.cli import main
+
+    assert main(["run", "--suite", "smoke", "--repeats", "0", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "--repeats" in err and "0" in err and "integers >= 1" in err
+    suite = tmp_path / "zero.toml"
+    suite.write_text("repeats = 0\n" + (REPO / "suites" / "smoke.toml").read_text())
+    assert main(["run", "--suite", str(suite), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert str(suite) in err and "repeats" in err and "integers >= 1" in err
+
+
+def _markdown_cells(line: str) -> list[str]:
+    """A GitHub table row's cells: split on `|` not escaped as `\\|`."""
+    import re
+
+    return re.split(r"(?<!\\)\|", line.strip().strip("|"))
+
+
+def test_compare_markdown_keeps_one_cell_per_column(capsys):
+    from vimbench.cli import main
+
+    data = REPO / "tests" / "compare" / "data"
+    main(["compare", str(data / "h100_deit_sweep.jsonl"), str(data / "h100_deit_repeat.jsonl"), "--format", "markdown"])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    header, rows = table[0], table[2:]
+    assert rows and all("deit_tiny\\|" in row for row in rows)
+    assert {len(_markdown_cells(row)) for row in rows} == {len(_markdown_cells(header))} == {7}

@@ -58,8 +58,11 @@ def main(args) -> int:
 
 
 def _main(args) -> int:
+    if args.repeats is not None and args.repeats < 1:
+        raise SuiteError("(command line)", "--repeats", f"{args.repeats} is not a number of measurements",
+                         "integers >= 1")
     if args.resume:
-        if args.suite or args.only or args.models or args.repeats or args.device or args.dry_run:
+        if args.suite or args.only or args.models or args.repeats is not None or args.device or args.dry_run:
             raise SuiteError("(command line)", "--resume", "continues a run with its recorded selection; "
                              "give no other selection arguments", "--resume RUN_DIR [--inline]")
         run_dir = Path(args.resume)
@@ -81,9 +84,7 @@ def _main(args) -> int:
     only = {k: set(v) for k, v in selection["only"].items()}
     source = run_dir / SUITE_COPY if run_dir else selection["suite"]
     suite = load_suite(source, only_models=only.get("model"), name=selection.get("suite_name"))
-    if selection.get("repeats"):
-        if selection["repeats"] < 1:
-            raise SuiteError("(command line)", "--repeats", f"{selection['repeats']} is not >= 1", "integers >= 1")
+    if selection.get("repeats") is not None:
         suite.repeats = selection["repeats"]
     if selection.get("device"):
         suite.device = selection["device"]
