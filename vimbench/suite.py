@@ -29,6 +29,10 @@ Every mistake is one `SuiteError` naming the file, the key and the allowed value
     name = "deit_tiny"
     variants = ["eager", "sdpa"]        # default: the model's default variant
     # resolutions / batches / precisions / exec_modes here override the defaults above
+
+    [[models]]
+    name = "timm:resnet101"             # any timm model (random init, forward_features timed; variant
+                                        # "default"); sized to each resolution where it takes img_size
 """
 
 from __future__ import annotations
@@ -262,8 +266,12 @@ def _check_against_registry(path, where, model, variants, resolutions, resolutio
 
     try:
         spec = get_model_spec(model)
-    except KeyError:
+    except KeyError as exc:
         from .models import IMPORT_ERRORS
+        from .models.timm_models import NAME_HINT, is_timm_name
+
+        if is_timm_name(model):
+            raise SuiteError(path, where + "name", exc.args[0], NAME_HINT) from None
 
         broken = "".join(f"; {module} failed to import here: {error}" for module, error in IMPORT_ERRORS.items())
         raise SuiteError(path, where + "name", f"unknown model {model!r}{broken}", ", ".join(model_names())) from None
@@ -273,7 +281,7 @@ def _check_against_registry(path, where, model, variants, resolutions, resolutio
             raise SuiteError(path, where + "variants", f"unknown {spec.variant_kind} {variant!r} for {model}",
                              ", ".join(spec.variants))
     for resolution in resolutions:
-        if resolution % spec.patch_size:
+        if spec.patch_size is not None and resolution % spec.patch_size:
             lower = resolution - resolution % spec.patch_size
             raise SuiteError(path, resolutions_key,
                              f"{resolution} is not a multiple of {model}'s patch size {spec.patch_size}",
