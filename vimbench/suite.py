@@ -177,7 +177,12 @@ def load_suite(name_or_path: str | Path, only_models: set[str] | None = None, na
     model of the suite is not importable on this machine.
     """
     path = find_suite(str(name_or_path))
-    source = path.read_text(encoding="utf-8")
+    return load_suite_text(path.read_text(encoding="utf-8"), path, only_models, name)
+
+
+def load_suite_text(source: str, path: str | Path, only_models: set[str] | None = None, name: str | None = None) -> Suite:
+    """Validate a suite given as TOML text; `path` is where it came from, named in errors."""
+    path = Path(path)
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
