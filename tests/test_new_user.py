@@ -83,3 +83,16 @@ def test_compare_markdown_keeps_one_cell_per_column(capsys):
     header, rows = table[0], table[2:]
     assert rows and all("deit_tiny\\|" in row for row in rows)
     assert {len(_markdown_cells(row)) for row in rows} == {len(_markdown_cells(header))} == {7}
+
+
+def _readme_section(title: str) -> str:
+    text = (REPO / "README.md").read_text()
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_python_api_snippet_runs_on_the_cpu():
+    section = _readme_section("Python API")
+    (code,) = [block.split("\n", 1)[1] for block in section.split("```")[1::2] if block.startswith("python")]
+    exec(compile(code, "README.md (Python API)", "exec"), {})
+    for name in ("create_model", "forward_features", "timm.create_model", "vimbench.official.build", "timm:"):
+        assert name in section
