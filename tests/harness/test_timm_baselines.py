@@ -3,12 +3,12 @@ any other model, an error row where the size does not fit, and a report with a t
 
 import pytest
 
+from vimbench.cli import main as cli_main
 from vimbench.models import create_model, get_model_spec
 from vimbench.report.build import build_report
 from vimbench.report.names import counterpart, family, series_label
 from vimbench.results import read_rows
 from vimbench.suite import SuiteError, load_suite
-from vimbench.sweep import main as run_main
 
 SUITE = """
 device = "cpu"
@@ -65,9 +65,7 @@ def test_names_keep_timm_out_of_the_vim_deit_pairs():
 
 def test_timm_baselines_run_inline_end_to_end_and_report(write_suite, tmp_path):
     path = write_suite(SUITE)
-    args = type("Args", (), dict(suite=str(path), resume=None, only=None, models=None, repeats=None, device=None,
-                                 inline=False, runs_dir=str(tmp_path / "runs"), dry_run=False))()
-    assert run_main(args) == 1  # the 40 px ViT is an error row; every other cell ran
+    assert cli_main(["run", "--suite", str(path), "--runs-dir", str(tmp_path / "runs")]) == 1  # 40 px ViT: error row
     (run_dir,) = (tmp_path / "runs").iterdir()
     rows = {r.cell_id: r for r in read_rows(run_dir / "results.jsonl").rows}
     ok = rows["timm:vit_tiny_patch16_224|default|r32|b1|fp32|eager"]
