@@ -1,7 +1,8 @@
 """The `vimbench` command: one subcommand per module, imported only when it is used.
 
 Each command module provides `add_arguments(parser)` and `main(args) -> int`; heavy
-imports (torch, pandas) stay inside those functions so `vimbench --help` is instant.
+imports (pandas, matplotlib, profilers) stay inside those functions.  torch and timm are
+imported by the package itself (`import vimbench` registers the models in timm's registry).
 """
 
 from __future__ import annotations

@@ -1,22 +1,22 @@
 """Assemble the full v3 kernel table from the three H200 bench runs (each run measured its
 own copy bandwidth and exp2 rate; a row's fractions use its own run's figures).
 
-    python reports/kernels/v3-h200/assemble_table.py > reports/kernels/scan_bench_v3_h200.md
+    PYTHONPATH=.:kernels python benchmarks/assemble_scan_table_v3_h200.py > reports/kernels/scan_bench_v3_h200.md
 """
 
 import json
 from pathlib import Path
 
-from vimbench.kernels.bench import default_shapes
+from mamba_triton.bench import default_shapes
 
-HERE = Path(__file__).parent
+LOGS = Path(__file__).resolve().parents[1] / "reports" / "kernels" / "v3-h200"  # the run logs
 RUNS = ["run2_scan_bench.log", "run4_scan_bench.log", "run5_scan_bench.log"]
 
 
 def main():
     rows, heads = {}, []
     for name in RUNS:
-        lines = (HERE / name).read_text().splitlines()
+        lines = (LOGS / name).read_text().splitlines()
         head = json.loads(lines[0])
         heads.append((name, head))
         for line in lines[1:]:

@@ -1,9 +1,9 @@
 """Make a deliberately slowed copy of the source tree, to show that the gates catch it.
 
-    python reports/baselines/slow_variant.py DEST [--block-d-factor 0.5] [--steps-per-group N]
+    python benchmarks/slow_variant.py DEST [--block-d-factor 0.5] [--steps-per-group N]
 
-Copies vimbench/, kernels/, tests/ and pyproject.toml to DEST and wraps the scan's `plan_scan` there so every plan
-gets a smaller channel block (BLOCK_D halved by default) - the kind of "harmless tuning
+Copies vimbench/, kernels/, suites/, tests/ and pyproject.toml to DEST and wraps the scan's `plan_scan` there so every
+plan gets a smaller channel block (BLOCK_D halved by default) - the kind of "harmless tuning
 change" a regression gate exists for.  Nothing in this checkout is modified.
 """
 
@@ -11,11 +11,11 @@ import argparse
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 WRAPPER = """
 
-# ---- appended by reports/baselines/slow_variant.py: a deliberately slowed variant ----
+# ---- appended by benchmarks/slow_variant.py: a deliberately slowed variant ----
 import dataclasses as _dataclasses
 
 _unslowed_plan_scan = plan_scan
@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.dest.exists():
         shutil.rmtree(args.dest)
-    for folder in ("vimbench", "kernels", "tests"):
+    for folder in ("vimbench", "kernels", "suites", "tests"):
         shutil.copytree(REPO / folder, args.dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(REPO / "pyproject.toml", args.dest / "pyproject.toml")  # pytest markers and options
     if args.copy_only:

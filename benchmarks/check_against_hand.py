@@ -1,6 +1,6 @@
 """Compare a `vimbench run` against hand_timing.py output: images/s and peak allocated within 5%.
 
-    python3 check_against_hand.py RUN_DIR/results.jsonl hand_timing.jsonl [REPEAT_RUN/results.jsonl]
+    python3 benchmarks/check_against_hand.py RUN_DIR/results.jsonl hand_timing.jsonl [REPEAT_RUN/results.jsonl]
 
 Prints a markdown table; with a repeat run, also the run-to-run CV of each repeated cell.
 """

@@ -1,5 +1,5 @@
 """Plain-PyTorch cross-check of `vimbench run`: timm DeiT-Ti features, amp-fp16, batch 128, CUDA events.
-Usage: python3 hand_timing.py RES [RES ...]  ->  one JSON line per (attention, resolution)."""
+Usage: python3 benchmarks/hand_timing.py RES [RES ...]  ->  one JSON line per (attention, resolution)."""
 import json
 import statistics
 import sys

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The GPU session that made this card's baseline and showed the gate at work:
+# The GPU session that made a card's baseline (reports/baselines/<card>/) and showed the gate at work:
 #   1. baseline: the scan benchmarks (tests/kernels/test_bench_scan.py; its Vim-Ti bf16
 #      shapes unless FULL_BASELINE=1) and one full Vim block (tests/benchmarks),
 #      pytest-benchmark JSON with every sample;
 #   2. a deliberately slowed variant (slow_variant.py: the scan's BLOCK_D / 4) and
 #   3. an unchanged rerun, both on the Vim-Ti bf16 subset, each gated against 1.;
 #   4. A/B in one session, interleaved: this tree vs the slowed copy, and vs an unchanged copy.
-# Usage (repository root): OUT=/some/dir bash reports/baselines/gate_demo.sh [steps, default "1 2 3 4"]
+# Usage (repository root): OUT=/some/dir bash benchmarks/gate_demo.sh [steps, default "1 2 3 4"]
 set -uo pipefail
 export PYTHONPATH="$PWD:$PWD/kernels" PYTHONUNBUFFERED=1
 OUT="${OUT:?set OUT to an output folder}"
@@ -33,8 +33,8 @@ PY
   step environment
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
   python -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
-  python reports/baselines/slow_variant.py /tmp/slow --block-d-factor 0.25
-  python reports/baselines/slow_variant.py /tmp/same --copy-only
+  python benchmarks/slow_variant.py /tmp/slow --block-d-factor 0.25
+  python benchmarks/slow_variant.py /tmp/same --copy-only
   if [[ " $STEPS " == *" 1 "* ]]; then
     step "1. baseline"
     BASE_K=(); [[ "${FULL_BASELINE:-0}" == 1 ]] || BASE_K=(-k "${K:-vim_tiny and bf16}")
