@@ -21,12 +21,18 @@ for attention in ("eager", "sdpa"):
                     model.forward_features(x)
                 events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(30)]
                 for start, end in events:
-                    start.record(); model.forward_features(x); end.record()
-                torch.cuda.synchronize(); torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
-                model.forward_features(x); torch.cuda.synchronize()
+                    start.record()
+                    model.forward_features(x)
+                    end.record()
+                torch.cuda.synchronize()
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+                model.forward_features(x)
+                torch.cuda.synchronize()
             median = statistics.median(s.elapsed_time(e) for s, e in events)
             out.update(median_ms=median, images_per_s=128 / median * 1000, max_allocated_bytes=torch.cuda.max_memory_allocated())
         except torch.OutOfMemoryError as exc:
             out["oom"] = str(exc).splitlines()[0]
         print(json.dumps(out), flush=True)
-        del model, x; torch.cuda.empty_cache()
+        del model, x
+        torch.cuda.empty_cache()
