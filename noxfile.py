@@ -7,14 +7,14 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session):
-    session.install("-e", ".[test]")
+    session.install("-e", "./kernels", "-e", ".[test]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
 
 @nox.session
 def lint(session):
     session.install("ruff")
-    session.run("ruff", "check", "vimbench", "tests")
+    session.run("ruff", "check", "vimbench", "tests", "kernels")
 
 
 # --- GPU performance gate (owner: the regression-gate work, issue 8) -------------------
@@ -33,7 +33,7 @@ def bench(session):
     nox -s bench -- record        run, then store the result as this card's baseline
     nox -s bench -- ab REV        A/B the scan kernels of REV (baseline) against the working tree
     """
-    session.install("-e", ".[test]")
+    session.install("-e", "./kernels", "-e", ".[test]")
     action = session.posargs[0] if session.posargs else "gate"
     if action == "ab":
         if len(session.posargs) < 2:

@@ -1,7 +1,7 @@
 """Time candidate ScanPlans (scheme, channel block, warps, steps per group, segment length)
 on a few Vim shapes, to set the heuristics of `fused.plan_scan` from measurements.
 
-    PYTHONPATH=. python benchmarks/scan_plan_sweep.py [--quick]
+    PYTHONPATH=.:kernels python benchmarks/scan_plan_sweep.py [--quick]
 
 Every candidate is checked against the float64 reference before it is timed.
 """
@@ -12,10 +12,9 @@ import argparse
 import json
 
 import torch
-
-from vimbench.compare.scan_cases import parse_case
-from vimbench.kernels.bench import machine_header, time_shape
-from vimbench.kernels.selective_scan.fused import ScanPlan, plan_scan
+from mamba_triton.bench import machine_header, time_shape
+from mamba_triton.selective_scan.fused import ScanPlan, plan_scan
+from mamba_triton.shapes import parse_case
 
 L_1248 = 6085
 

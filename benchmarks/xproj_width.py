@@ -4,7 +4,7 @@ weight padded to 48 rows (zero rows appended, as the mixer does).
 44 outputs make 88-byte rows; cuBLAS then picks a 2-element-aligned kernel (the H100
 profile shows cutlass_80_..._align2 for x_proj).  This measures what padding buys.
 
-    PYTHONPATH=. python benchmarks/xproj_width.py [--batch 128] [--tokens 6085] [--json F]
+    PYTHONPATH=.:kernels python benchmarks/xproj_width.py [--batch 128] [--tokens 6085] [--json F]
 
 Both outputs are checked against a float64 product before anything is timed.
 """
@@ -16,8 +16,7 @@ import json
 
 import torch
 import torch.nn.functional as F
-
-from vimbench.kernels._bench import card, copy_gbs, time_ms
+from mamba_triton._bench import card, copy_gbs, time_ms
 
 
 def padded_weight(weight: torch.Tensor, multiple: int = 8) -> torch.Tensor:

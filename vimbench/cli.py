@@ -1,7 +1,8 @@
 """The `vimbench` command: one subcommand per module, imported only when it is used.
 
 Each command module provides `add_arguments(parser)` and `main(args) -> int`; heavy
-imports (torch, pandas) stay inside those functions so `vimbench --help` is instant.
+imports (pandas, matplotlib, profilers) stay inside those functions.  torch and timm are
+imported by the package itself (`import vimbench` registers the models in timm's registry).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ COMMANDS = {
     "report": ("vimbench.report.command", "tables, plots and the claims verdict from run directories"),
     "compare": ("vimbench.compare.command", "compare two result files; non-zero exit on a regression"),
     "profile": ("vimbench.profile.command", "where the time, memory and energy of one cell go"),
-    "kernels": ("vimbench.kernels.bench", "benchmark the Triton scan kernels: ms, GB/s, share of copy "
+    "kernels": ("vimbench.kernel_bench", "benchmark the Triton scan kernels: ms, GB/s, share of copy "
                 "bandwidth and of the exponential floor, checked against float64 first"),
     "list": ("vimbench.listing", "list suites, models and precisions"),
     "env": ("vimbench.env", "print what the harness sees: GPU, NVML, versions"),

@@ -45,6 +45,8 @@ def _print_models() -> None:
         spec = get_model_spec(name)
         variants = ", ".join(v + ("*" if v == spec.default_variant else "") for v in spec.variants)
         rows.append((name, f"{spec.variant_kind}: {variants}", f"patch {spec.patch_size}", spec.description))
+    rows.append(("timm:NAME", "variant: default*", "any size", "any timm model as a baseline (random init, "
+                 "img_size set where the model takes it), e.g. timm:vit_small_patch16_224, timm:resnet101"))
     _table("models (* = default variant):", rows)
 
 

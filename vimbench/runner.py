@@ -137,7 +137,7 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
     row.tokens = spec.tokens(cell.resolution)
     if spec.variant_kind == "attention":
         row.attention = cell.variant
-    else:
+    elif spec.variant_kind == "scan_backend":
         row.scan_backend = cell.variant
     torch.manual_seed(job.seed)
 

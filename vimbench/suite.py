@@ -1,6 +1,7 @@
 """Suites: TOML files that name a sweep, loaded and validated into cells.
 
-A suite is found by name among the package's `vimbench/suites/*.toml` or given as a path.
+A suite is found by name among the built-in suites (the top-level `suites/*.toml` of a checkout,
+shipped inside an installed wheel as `vimbench/suites/`; see `suites_dir`) or given as a path.
 Every mistake is one `SuiteError` naming the file, the key and the allowed values (the
 `run` command turns it into exit code 2).  The format:
 
@@ -28,6 +29,10 @@ Every mistake is one `SuiteError` naming the file, the key and the allowed value
     name = "deit_tiny"
     variants = ["eager", "sdpa"]        # default: the model's default variant
     # resolutions / batches / precisions / exec_modes here override the defaults above
+
+    [[models]]
+    name = "timm:resnet101"             # any timm model (random init, forward_features timed; variant
+                                        # "default"); sized to each resolution where it takes img_size
 """
 
 from __future__ import annotations
@@ -125,8 +130,24 @@ class Suite:
         return expand_cells(self, only)
 
 
+def suites_dir():
+    """The folder of the built-in suites.
+
+    In a checkout (an editable install, or the repository on PYTHONPATH) that is `suites/`
+    beside the package, in the repository root; an installed wheel carries the same files
+    inside the package as `vimbench/suites/` (setup.py maps the folder there).
+    """
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "suites"
+    if checkout.is_dir() and (package.parent / "pyproject.toml").is_file():
+        return checkout
+    return resources.files("vimbench") / "suites"
+
+
 def builtin_suite_names() -> list[str]:
-    folder = resources.files("vimbench") / "suites"
+    folder = suites_dir()
+    if not folder.is_dir():
+        return []
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
@@ -137,7 +158,7 @@ def find_suite(name_or_path: str) -> Path:
         if not path.is_file():
             raise SuiteError(path, "--suite", "no such suite file", "a built-in suite name: " + ", ".join(builtin_suite_names()))
         return path
-    builtin = resources.files("vimbench") / "suites" / f"{name_or_path}.toml"
+    builtin = suites_dir() / f"{name_or_path}.toml"
     if not builtin.is_file():
         raise SuiteError(name_or_path, "--suite", "no such suite", ", ".join(builtin_suite_names()) + " or a path to a .toml file")
     return Path(str(builtin))
@@ -156,7 +177,12 @@ def load_suite(name_or_path: str | Path, only_models: set[str] | None = None, na
     model of the suite is not importable on this machine.
     """
     path = find_suite(str(name_or_path))
-    source = path.read_text(encoding="utf-8")
+    return load_suite_text(path.read_text(encoding="utf-8"), path, only_models, name)
+
+
+def load_suite_text(source: str, path: str | Path, only_models: set[str] | None = None, name: str | None = None) -> Suite:
+    """Validate a suite given as TOML text; `path` is where it came from, named in errors."""
+    path = Path(path)
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
@@ -245,8 +271,12 @@ def _check_against_registry(path, where, model, variants, resolutions, resolutio
 
     try:
         spec = get_model_spec(model)
-    except KeyError:
+    except KeyError as exc:
         from .models import IMPORT_ERRORS
+        from .models.timm_models import NAME_HINT, is_timm_name
+
+        if is_timm_name(model):
+            raise SuiteError(path, where + "name", exc.args[0], NAME_HINT) from None
 
         broken = "".join(f"; {module} failed to import here: {error}" for module, error in IMPORT_ERRORS.items())
         raise SuiteError(path, where + "name", f"unknown model {model!r}{broken}", ", ".join(model_names())) from None
@@ -256,7 +286,7 @@ def _check_against_registry(path, where, model, variants, resolutions, resolutio
             raise SuiteError(path, where + "variants", f"unknown {spec.variant_kind} {variant!r} for {model}",
                              ", ".join(spec.variants))
     for resolution in resolutions:
-        if resolution % spec.patch_size:
+        if spec.patch_size is not None and resolution % spec.patch_size:
             lower = resolution - resolution % spec.patch_size
             raise SuiteError(path, resolutions_key,
                              f"{resolution} is not a multiple of {model}'s patch size {spec.patch_size}",

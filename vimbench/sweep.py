@@ -1,7 +1,13 @@
 """`vimbench run`: sweep a suite's cells, one row each, into a run directory.
 
     vimbench run --suite highres [--only model=deit_tiny] [--only resolution=512,1024]
+    vimbench run --model vim_tiny:triton-fused --model deit_tiny:sdpa --resolution 1536 --batch 64
+    vimbench run --suite highres --resolution 2048 --precision amp-bf16
     vimbench run --resume runs/20261126-170000-highres
+
+Axis flags (--model, --resolution, --batch, --precision, --exec-mode) make an ad-hoc suite
+without --suite, or replace that axis of the suite given (axes.py); --only and --models
+then select cells as usual.
 
 A run directory `runs/<UTC timestamp>-<suite>/` holds `results.jsonl` (rows appended and
 fsynced as cells finish), `suite.toml` (a copy of the suite as run), `run.json` (the
@@ -26,8 +32,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .axes import ADHOC_NAME, COMMAND_LINE, adhoc_suite_text, check_axes, given_axes, override_suite_text
 from .results import RESULTS_FILE, STATUS_ERROR, STATUS_OK, STATUS_OOM, Row, append_row, read_rows
-from .suite import PURPOSE_MEASURE, Cell, Suite, SuiteError, load_suite, oom_probe_cells, parse_only
+from .suite import PURPOSE_MEASURE, Cell, Suite, SuiteError, load_suite, load_suite_text, oom_probe_cells, parse_only
 
 RUN_FILE = "run.json"
 SUITE_COPY = "suite.toml"
@@ -37,6 +44,17 @@ TORN_FILE = "results.torn.jsonl"
 
 def add_arguments(parser) -> None:
     parser.add_argument("--suite", help="built-in suite name (see `vimbench list`) or path to a .toml file")
+    axes = parser.add_argument_group(
+        "axes", "without --suite: an ad-hoc suite (needs --model, --resolution, --batch); with --suite: replace "
+                "that axis in every entry. Repeatable, or comma-separated")
+    axes.add_argument("--model", action="append", metavar="NAME[:VARIANT]",
+                      help="e.g. vim_tiny:triton-fused, deit_tiny:sdpa, timm:resnet101 (default: its default variant)")
+    axes.add_argument("--resolution", action="append", metavar="PX", help="image side in pixels")
+    axes.add_argument("--batch", action="append", metavar="N", help="batch size")
+    axes.add_argument("--precision", action="append", metavar="P",
+                      help="fp32, tf32, amp-fp16, amp-bf16, fp16, bf16 (ad-hoc default: amp-fp16 with CUDA, else fp32)")
+    axes.add_argument("--exec-mode", action="append", metavar="M",
+                      help="eager (ad-hoc default), cuda_graph, compile[:MODE]")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run in RUN_DIR")
     parser.add_argument("--only", action="append", metavar="KEY=VALUE[,VALUE]",
                         help="run only matching cells; keys: model, variant, resolution, batch, precision, "
@@ -58,8 +76,12 @@ def main(args) -> int:
 
 
 def _main(args) -> int:
+    if args.repeats is not None and args.repeats < 1:
+        raise SuiteError("(command line)", "--repeats", f"{args.repeats} is not a number of measurements",
+                         "integers >= 1")
+    axes = given_axes(args)
     if args.resume:
-        if args.suite or args.only or args.models or args.repeats or args.device or args.dry_run:
+        if args.suite or args.only or args.models or args.repeats is not None or args.device or args.dry_run or axes:
             raise SuiteError("(command line)", "--resume", "continues a run with its recorded selection; "
                              "give no other selection arguments", "--resume RUN_DIR [--inline]")
         run_dir = Path(args.resume)
@@ -68,22 +90,26 @@ def _main(args) -> int:
                              "a directory made by `vimbench run`")
         selection = json.loads((run_dir / RUN_FILE).read_text())
     else:
-        if not args.suite:
-            raise SuiteError("(command line)", "--suite", "give a suite or --resume RUN_DIR",
-                             "a built-in suite name or a .toml path")
+        if not args.suite and not axes:
+            raise SuiteError("(command line)", "--suite", "give a suite, the axes of an ad-hoc run, or --resume RUN_DIR",
+                             "a built-in suite name or a .toml path; or --model NAME[:VARIANT] --resolution PX --batch N")
         only = parse_only(args.only)
         if args.models:
             only.setdefault("model", set()).update(m.strip() for m in args.models.split(",") if m.strip())
-        selection = {"suite": args.suite, "only": {k: sorted(v) for k, v in only.items()},
+        selection = {"suite": args.suite or ADHOC_NAME, "only": {k: sorted(v) for k, v in only.items()},
                      "repeats": args.repeats, "device": args.device, "inline": args.inline}
+        if axes:
+            selection["axes"] = axes
         run_dir = None
 
     only = {k: set(v) for k, v in selection["only"].items()}
-    source = run_dir / SUITE_COPY if run_dir else selection["suite"]
-    suite = load_suite(source, only_models=only.get("model"), name=selection.get("suite_name"))
-    if selection.get("repeats"):
-        if selection["repeats"] < 1:
-            raise SuiteError("(command line)", "--repeats", f"{selection['repeats']} is not >= 1", "integers >= 1")
+    if run_dir is not None:
+        suite = load_suite(run_dir / SUITE_COPY, only_models=only.get("model"), name=selection.get("suite_name"))
+    elif axes:
+        suite = _suite_from_axes(args, axes, only.get("model"))
+    else:
+        suite = load_suite(args.suite, only_models=only.get("model"))
+    if selection.get("repeats") is not None:
         suite.repeats = selection["repeats"]
     if selection.get("device"):
         suite.device = selection["device"]
@@ -120,6 +146,23 @@ def _main(args) -> int:
     results = run_dir / RESULTS_FILE
     rows = _load_existing(results)
     return _sweep(suite, cells, device, run_dir, rows, _conditions(environment, device))
+
+
+def _suite_from_axes(args, axes: dict[str, list[str]], only_models: set[str] | None) -> Suite:
+    """The ad-hoc suite, or the --suite with the given axes replaced (its text goes to suite.toml)."""
+    from .suite import find_suite
+
+    checked = check_axes(axes)
+    command = " ".join(["vimbench run", *([f"--suite {args.suite}"] if args.suite else []),
+                        *(f"{flag} {value}" for flag, values in axes.items() for value in values)])
+    if args.suite:
+        path = find_suite(args.suite)
+        text = override_suite_text(path, path.read_text(encoding="utf-8"), checked, command)
+        return load_suite_text(text, path, only_models)
+    import torch
+
+    cuda_visible = (args.device or "auto") != "cpu" and torch.cuda.is_available()
+    return load_suite_text(adhoc_suite_text(checked, command, cuda_visible), COMMAND_LINE, only_models)
 
 
 def _selection_values(suite: Suite) -> str:

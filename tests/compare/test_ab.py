@@ -1,5 +1,6 @@
 """A/B mode end to end on the CPU: two source trees whose 'kernel' differs in speed,
-timed interleaved by two workers, then gated.  Also from git revisions (worktrees)."""
+timed interleaved by two workers, then gated.  Also from git revisions (worktrees), and
+against a tree from before the kernel library (its kernels in vimbench/kernels/)."""
 
 import json
 import subprocess
@@ -14,7 +15,7 @@ CASES_FILE = textwrap.dedent("""
     AB_CASES = ("spin-small", "spin-large")
 
     def ab_callable(name, device="cpu"):
-        from vimbench.kernels.fake import work  # imported from the side's own tree
+        from mamba_triton.selective_scan import work  # imported from the side's own tree
         n = {"spin-small": 20_000, "spin-large": 60_000}[name]
         return lambda: work(n)
 """)
@@ -28,13 +29,20 @@ KERNEL = textwrap.dedent("""
 """)
 
 
-def make_tree(root, factor):
-    package = root / "vimbench" / "kernels"
-    package.mkdir(parents=True)
-    (root / "vimbench" / "__init__.py").write_text("")
+def make_tree(root, factor, legacy=False):
+    """A source tree whose scan 'kernel' is work(n): in kernels/mamba_triton/ (the library),
+    or with legacy=True in vimbench/kernels/ as trees were before the library existed."""
+    package = root / ("vimbench/kernels" if legacy else "kernels/mamba_triton")
+    (package / "selective_scan").mkdir(parents=True)
+    if legacy:
+        (root / "vimbench" / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
-    (package / "fake.py").write_text(KERNEL.replace("{factor}", str(factor)))
+    (package / "selective_scan" / "__init__.py").write_text(KERNEL.replace("{factor}", str(factor)))
     return root
+
+
+def kernel_file(tree):
+    return tree / "kernels" / "mamba_triton" / "selective_scan" / "__init__.py"
 
 
 @pytest.fixture
@@ -67,6 +75,15 @@ def test_interleaved_samples_and_sources(tmp_path, cases_file):
     assert any("order ABBAABBA" in line for line in logs)
 
 
+def test_tree_from_before_the_library_runs_through_the_shim(tmp_path, cases_file):
+    old, new = make_tree(tmp_path / "old", 1, legacy=True), make_tree(tmp_path / "new", 1)
+    base, cand = run_ab(str(old), str(new), rounds=2, iters=2, cases_file=cases_file, device="cpu",
+                        save_dir=tmp_path / "out", log=lambda *_: None)
+    for path, tree in ((base, old), (cand, new)):
+        doc = json.loads(path.read_text())
+        assert [bm["extra_info"]["source"] for bm in doc["benchmarks"]] == [str(tree.resolve())] * 2
+
+
 def test_slower_candidate_fails_the_gate(tmp_path, cases_file, capsys):
     a, b = make_tree(tmp_path / "a", 1), make_tree(tmp_path / "b", 2)  # B does twice the work
     code = main(
@@ -95,7 +112,7 @@ def test_slower_candidate_fails_the_gate(tmp_path, cases_file, capsys):
 def test_broken_side_is_a_usage_error(tmp_path, cases_file, capsys):
     a = make_tree(tmp_path / "a", 1)
     broken = make_tree(tmp_path / "b", 1)
-    (broken / "vimbench" / "kernels" / "fake.py").write_text("raise ImportError('no kernel here')\n")
+    kernel_file(broken).write_text("raise ImportError('no kernel here')\n")
     code = main(
         [
             "compare",
@@ -127,7 +144,7 @@ def test_git_revisions_become_worktrees(tmp_path, cases_file):
     git("init", "-q")
     git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".")
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "fast")
-    (repo / "vimbench" / "kernels" / "fake.py").write_text(KERNEL.replace("{factor}", "3"))
+    kernel_file(repo).write_text(KERNEL.replace("{factor}", "3"))
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "slow")
     # the A/B code finds the repository from its own location, so run it from inside `repo`
     import vimbench.compare.ab as ab
@@ -160,5 +177,5 @@ def test_git_revisions_become_worktrees(tmp_path, cases_file):
 def test_bad_arguments(tmp_path, cases_file):
     with pytest.raises(ABError, match="rounds"):
         run_ab(".", ".", rounds=1, cases_file=cases_file, device="cpu")
-    with pytest.raises(ABError, match="no vimbench"):
+    with pytest.raises(ABError, match="neither kernels/mamba_triton"):
         run_ab(str(tmp_path), str(tmp_path), cases_file=cases_file, device="cpu")

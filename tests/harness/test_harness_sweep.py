@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from vimbench.cli import main as cli_main
@@ -176,14 +177,30 @@ def test_resume_runs_missing_oom_probes_once(write_suite, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_smoke_suite_runs_end_to_end(tmp_path):
-    """The built-in smoke suite, as shipped (a spawned process per cell): every row ok, and
-    the DeiT rows say which attention ran."""
+def test_smoke_suite_runs_end_to_end(tmp_path, capsys):
+    """The built-in smoke suite, as shipped (a spawned process per cell): every row ok, the DeiT
+    rows say which attention ran, and its report compares the two models (a new user's first
+    report): ratios at both shared sizes, a verdict table with values, lines in the plots."""
     assert cli_main(["run", "--suite", "smoke", "--runs-dir", str(tmp_path)]) == 0
-    rows = read_rows(_only_run_dir(tmp_path) / "results.jsonl").rows
+    run_dir = _only_run_dir(tmp_path)
+    rows = read_rows(run_dir / "results.jsonl").rows
     assert [(r.model, r.variant, r.status) for r in rows] == [
-        ("deit_tiny", "eager", "ok"), ("deit_tiny", "sdpa", "ok"), ("vim_tiny", "torch", "ok")], [r.error for r in rows]
+        (m, v, "ok") for m, v in (("deit_tiny", "eager"), ("deit_tiny", "sdpa"), ("vim_tiny", "torch")) for _ in "ab"
+    ], [r.error for r in rows]
     backends = {r.variant: r.attention_backend for r in rows}
     assert backends["eager"] == "explicit softmax"
     assert backends["sdpa"] in ("flash", "cudnn", "efficient", "math")  # what one profiled call showed
     assert backends["torch"] is None
+    shared = {r.resolution for r in rows if r.model == "vim_tiny"}
+    assert len(shared) == 2 and shared == {r.resolution for r in rows if r.model == "deit_tiny"}  # lines, not dots
+
+    capsys.readouterr()
+    assert cli_main(["report", str(run_dir)]) == 0
+    console = capsys.readouterr().out
+    assert f"{max(shared)} px  vimbench Vim (torch, eager) vs DeiT-Ti eager (eager, eager): speed " in console
+    ratios = pd.read_csv(run_dir / "report" / "ratios.csv")
+    assert set(ratios["resolution"]) == shared and ratios["speed_ratio"].notna().all()
+    verdict = pd.read_csv(run_dir / "report" / "verdict_table.csv")
+    assert verdict[verdict["vim"] == "vimbench Vim"]["speed_ratio"].notna().all()
+    text = (run_dir / "report" / "report.md").read_text()
+    assert "ratios_vs_resolution_b2_fp32_eager.png" in text and "**Not the claim's resolution.**" in text

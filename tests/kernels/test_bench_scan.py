@@ -1,4 +1,5 @@
-"""pytest-benchmark tests of the Triton selective scan (GPU only; skipped without CUDA).
+"""pytest-benchmark tests of the Triton selective scan (GPU only; skipped without CUDA):
+the regression gate's benchmarks (reports/baselines/<card>/bench.json keys on this path).
 
     pytest tests/kernels/test_bench_scan.py --benchmark-json=scan.json
 
@@ -14,9 +15,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from vimbench.compare.scan_cases import make_inputs, parse_case
-from vimbench.kernels import bench
+from mamba_triton import bench
+from mamba_triton.shapes import make_inputs, parse_case
 
 pytestmark = pytest.mark.gpu
 
@@ -35,7 +35,7 @@ SHAPES = [
 
 @pytest.fixture(scope="module")
 def copy_bandwidth():
-    return bench.copy_bandwidth()  # vimbench.ceilings, as the benchmark module uses it
+    return bench.copy_bandwidth()  # mamba_triton.ceilings, as the benchmark module uses it
 
 
 @pytest.mark.parametrize("shape_name", SHAPES, ids=SHAPES)

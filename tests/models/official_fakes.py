@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mamba_triton import selective_scan_ref
 
-from vimbench.kernels.selective_scan.reference import selective_scan_ref
 from vimbench.official.ops import OfficialOps
 
 

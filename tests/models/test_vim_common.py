@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mamba_triton import selective_scan_ref
 
-from vimbench.kernels.selective_scan.reference import selective_scan_ref
 from vimbench.models.vim import VisionMamba
 from vimbench.testing import assert_close, rel_err  # noqa: F401  (re-exported to the Vim tests)
 

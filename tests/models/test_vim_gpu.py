@@ -23,7 +23,7 @@ CASES = [(224, 2, torch.float32), (224, 2, torch.bfloat16), (1248, 1, torch.floa
 @pytest.mark.parametrize("img,batch,dtype", CASES, ids=[f"{i}-b{b}-{str(d)[6:]}" for i, b, d in CASES])
 @torch.no_grad()
 def test_vim_tiny_triton_matches_torch_on_gpu(img, batch, dtype):
-    pytest.importorskip("vimbench.kernels.selective_scan", reason="kernel package missing")
+    pytest.importorskip("mamba_triton.selective_scan", reason="kernel package missing")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     ref = vim("tiny", img_size=img, scan_backend="torch")

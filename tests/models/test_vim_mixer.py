@@ -5,9 +5,9 @@ that its two directions are really two different directions."""
 import pytest
 import torch
 import torch.nn.functional as F
+from mamba_triton import selective_scan_ref
 from test_vim_common import assert_close, flip_based_mixer, randomize_, rel_err
 
-from vimbench.kernels.selective_scan.reference import selective_scan_ref
 from vimbench.models.vim_mixer import BiMambaV2Mixer, depthwise_conv1d_silu
 
 

@@ -54,3 +54,15 @@ def test_broken_build_is_named(clean_import):
     (clean_import / "mamba_ssm" / "ops" / "triton" / "layer_norm.py").write_text("raise ImportError('no triton')\n")
     with pytest.raises(ImportError, match="does not import"):
         ops.load_official_ops()
+
+
+def test_kernel_benchmark_looks_where_the_build_writes(monkeypatch, tmp_path):
+    """`python -m mamba_triton.bench --against-mamba-ssm` finds the build of
+    `python -m vimbench.official.build` (the library keeps its own copy of the path rule)."""
+    from mamba_triton import _mamba_ssm
+
+    assert _mamba_ssm.BUILD_DIR_ENV == ops.BUILD_DIR_ENV and _mamba_ssm.BUILD_COMMAND == ops.OFFICIAL_BUILD_COMMAND
+    monkeypatch.delenv(ops.BUILD_DIR_ENV, raising=False)
+    assert _mamba_ssm.default_path() == ops.default_build_dir()
+    monkeypatch.setenv(ops.BUILD_DIR_ENV, str(tmp_path))
+    assert _mamba_ssm.default_path() == ops.default_build_dir() == tmp_path

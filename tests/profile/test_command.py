@@ -79,10 +79,10 @@ def test_chrome_trace_is_gzipped_json(cpu_profile):
 
 def test_suite_cell_selection(tmp_path):
     rc = cli_main(["profile", "--suite", "smoke", "--cell", "model=deit_tiny", "--cell", "variant=sdpa",
-                   "--out", str(tmp_path), "--no-trace", *FAST])
+                   "--cell", "resolution=32", "--out", str(tmp_path), "--no-trace", *FAST])
     assert rc == 0
     summary = pd.read_csv(tmp_path / "summary.csv")
-    assert list(zip(summary["model"], summary["variant"])) == [("deit_tiny", "sdpa")]
+    assert list(zip(summary["model"], summary["variant"], summary["resolution"])) == [("deit_tiny", "sdpa", 32)]
     assert not list(tmp_path.glob("trace-*"))
 
 

@@ -19,6 +19,7 @@ from vimbench.report.verdict import (
     VIMBENCH_VIM,
     verdict_cells,
     verdict_conditions,
+    verdict_resolutions,
 )
 
 ENV = {"gpu": {"name": "NVIDIA H100 80GB HBM3", "memory_total_bytes": H100_BYTES}}
@@ -272,3 +273,36 @@ def _paper():
 
 def _markdown(a) -> str:
     return verdict_md(a.verdicts, a.run.gpu_name, a.verdicts[0].metric, _paper())
+
+
+def test_a_run_without_the_claims_sizes_is_compared_at_its_largest_shared_size(tmp_path):
+    """The CPU smoke suite: Vim-Ti on the torch reference and DeiT-Ti at small sizes only; the table
+    shows that comparison (said to be no test of the claims) instead of 'not measured' everywhere."""
+    rows = [row("vim_tiny", "torch", r, 2, "fp32", ips=0.1 * r) for r in (32, 64)]
+    rows += [row("deit_tiny", v, r, 2, "fp32", ips=2.0) for v in ("eager", "sdpa") for r in (32, 64, 96)]
+    a = _analyse(tmp_path, rows)
+    assert verdict_resolutions(a.cells) == (64,) and verdict_conditions(a.cells) == [(2, "fp32")]
+    c = _cell(a, VIMBENCH_VIM, DEIT_EAGER, resolution=64, batch=2, precision="fp32")
+    assert (c.vim_variant, c.deit_variant, c.speed_basis) == ("torch", "eager", "measured")
+    assert c.speed_ratio == pytest.approx(6.4 / 2.0) and c.speed_verdict == "reproduced"
+    assert "**Not the claim's resolution.**" in _markdown(a)
+    both = rows + [row("vim_tiny", "triton", 1024, 2, "fp32", ips=9.0), row("deit_tiny", "sdpa", 1024, 2, "fp32", ips=3.0)]
+    assert verdict_resolutions(_analyse(tmp_path / "b", both).cells) == (1248, 1024)  # the claim's sizes, once present
+
+
+def test_report_command_prints_the_verdict_lines(tmp_path, capsys):
+    from vimbench.cli import main
+
+    rows = [row("vim_tiny", "official", 1248, 128, P, ips=600.0, mem=6e9),
+            row("vim_tiny", "triton-fused", 1248, 128, P, ips=750.0, mem=5e9),
+            row("deit_tiny", "eager", 1248, 128, P, ips=100.0, mem=50e9),
+            row("deit_tiny", "sdpa", 1248, 128, P, ips=700.0, mem=7e9)]
+    run = write_run(tmp_path / "run", rows, env=ENV)
+    assert main(["report", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Verdict: Vim-Ti 2.8x faster, 86.8% less memory than DeiT-Ti at 1248 px?") < out.index("wrote ")
+    assert ("1248 px  paper's Vim (official, eager) vs DeiT-Ti eager (eager, eager): speed 6.00x reproduced, "
+            "memory 88.0% reproduced") in out
+    assert ("1248 px  vimbench Vim (triton-fused, eager) vs fastest DeiT-Ti (sdpa, eager): speed 1.07x not "
+            "reproduced, memory 28.6% not reproduced") in out
+    assert "1024 px  paper's Vim: not measured (no Vim-Ti (official) cell at 1024 px" in out

@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent("""
     import json, torch
-    from vimbench.compare.scan_cases import SCAN_CASES
-    from vimbench.kernels.selective_scan import plan_scan
-    from vimbench.kernels.selective_scan.static_configs import static_configs
+    from mamba_triton.selective_scan import plan_scan
+    from mamba_triton.shapes import SCAN_CASES
+    from vimbench.staticcheck.scan_configs import static_configs
     from vimbench.staticcheck.capture import fake_cuda
     from vimbench.staticcheck.spec import Pointer
 

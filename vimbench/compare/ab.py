@@ -1,11 +1,16 @@
 """A/B: time two revisions of the kernels in one session, interleaved, on one card.
 
 Each side (a git revision, checked out with `git worktree add`, or a source directory
-used as it is) gets its own long-lived worker process (`ab_worker.py`) with that tree
-first on PYTHONPATH.  After both have compiled and warmed up every case, the rounds run
-A B, B A, A B, ... (the order alternates, so a clock or thermal drift during the session
-lands on both sides equally); in each turn a side times every case `iters` times.  The
-samples are written as two pytest-benchmark JSON files and compared like any others.
+used as it is) gets its own long-lived worker process (`ab_worker.py`) with that tree's
+kernel library (`kernels/`, import name mamba_triton) and the tree itself first on
+PYTHONPATH.  A revision from before the library existed (its kernels in
+vimbench/kernels/) gets a small `mamba_triton` shim package that maps
+`mamba_triton.selective_scan` to its `vimbench.kernels.selective_scan`.
+
+After both have compiled and warmed up every case, the rounds run A B, B A, A B, ... (the
+order alternates, so a clock or thermal drift during the session lands on both sides
+equally); in each turn a side times every case `iters` times.  The samples are written as
+two pytest-benchmark JSON files and compared like any others.
 
 The verdict then rests on measurements taken minutes apart on the same GPU, not on a
 stored baseline from another day or machine.
@@ -13,6 +18,7 @@ stored baseline from another day or machine.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,7 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_CASES_FILE = HERE / "scan_cases.py"
+# the kernel library's benchmark cases (a file that imports only torch): found, not imported
+DEFAULT_CASES_FILE = Path(importlib.util.find_spec("mamba_triton").submodule_search_locations[0]) / "shapes.py"
+
+# A tree from before the kernel library: its scan, under the library's name
+LEGACY_SHIM = """\
+import importlib
+import sys
+
+sys.modules[__name__ + ".selective_scan"] = importlib.import_module("vimbench.kernels.selective_scan")
+"""
 
 
 class ABError(RuntimeError):
@@ -33,9 +48,10 @@ class ABError(RuntimeError):
 class Side:
     label: str  # "A" | "B"
     spec: str  # what the user passed
-    root: Path  # source tree whose `vimbench` the worker imports
+    root: Path  # source tree whose kernels the worker imports
     commit: str | None  # resolved commit, None for a plain directory
     worktree: bool = False
+    shim: Path | None = None  # the mamba_triton shim of a tree from before the library
     process: subprocess.Popen | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
     info: dict[str, dict] = field(default_factory=dict)
@@ -55,8 +71,8 @@ def _repo_root() -> Path:
 def _checkout(label: str, spec: str, scratch: Path) -> Side:
     path = Path(spec)
     if path.is_dir():
-        if not (path / "vimbench" / "__init__.py").exists():
-            raise ABError(f"{label}: directory {spec} holds no vimbench/ package")
+        if not ((path / "kernels" / "mamba_triton").is_dir() or (path / "vimbench" / "__init__.py").exists()):
+            raise ABError(f"{label}: directory {spec} holds neither kernels/mamba_triton/ nor an older vimbench/ package")
         return Side(label, spec, path.resolve(), None)
     repo = _repo_root()
     commit = _git(repo, "rev-parse", "--verify", f"{spec}^{{commit}}")
@@ -65,9 +81,24 @@ def _checkout(label: str, spec: str, scratch: Path) -> Side:
     return Side(label, spec, tree, commit, worktree=True)
 
 
-def _start(side: Side, cases_file: Path, device: str) -> None:
+def _import_paths(side: Side, scratch: Path) -> list[Path]:
+    """What goes first on the worker's PYTHONPATH: the tree's kernel library (or, for a tree
+    from before it, a shim naming its vimbench kernels mamba_triton), then the tree."""
+    library = side.root / "kernels"
+    if (library / "mamba_triton").is_dir():
+        return [library, side.root]
+    if (side.root / "vimbench" / "kernels" / "selective_scan").is_dir():
+        side.shim = scratch / f"shim-{side.label}"
+        (side.shim / "mamba_triton").mkdir(parents=True, exist_ok=True)
+        (side.shim / "mamba_triton" / "__init__.py").write_text(LEGACY_SHIM)
+        return [side.shim, side.root]
+    return [side.root]
+
+
+def _start(side: Side, cases_file: Path, device: str, scratch: Path) -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(side.root), env.get("PYTHONPATH", "")) if p)
+    paths = [str(p) for p in _import_paths(side, scratch)]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*paths, env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     side.process = subprocess.Popen(
         [sys.executable, str(HERE / "ab_worker.py"), "--cases", str(cases_file), "--device", device],
@@ -114,15 +145,15 @@ def _stop(side: Side) -> None:
             side.process.kill()
 
 
-def _check_imported_from(side: Side, vimbench_file: str | None) -> None:
+def _check_imported_from(side: Side, module_files: dict[str, str]) -> None:
     """The whole point is which code ran: refuse a worker that imported another tree."""
-    if vimbench_file is None:
-        return
-    if not Path(vimbench_file).resolve().is_relative_to(side.root):
-        raise ABError(
-            f"side {side.label} ({side.spec}) imported vimbench from {vimbench_file}, not from "
-            f"{side.root}; is another vimbench first on sys.path?"
-        )
+    roots = [side.root] + ([side.shim] if side.shim else [])
+    for name, file in module_files.items():
+        if not any(Path(file).resolve().is_relative_to(root) for root in roots):
+            raise ABError(
+                f"side {side.label} ({side.spec}) imported {name} from {file}, not from "
+                f"{side.root}; is another {name} first on sys.path?"
+            )
 
 
 def _write_pytest_benchmark(side: Side, path: Path, order: list[str]) -> None:
@@ -195,7 +226,7 @@ def run_ab(
                 f"A/B side {side.label}: {side.spec} -> {side.root}"
                 + (f" @ {side.commit[:12]}" if side.commit else "")
             )
-            _start(side, cases_file, device)
+            _start(side, cases_file, device, scratch)
         if names is None:
             names = list(_load_case_names(cases_file))
         if sides[0].info["card"] != sides[1].info["card"]:
@@ -205,7 +236,7 @@ def run_ab(
         for name in names:
             for side in sides:
                 reply = _ask(side, f"prepare {name}", op="prepare", case=name)
-                _check_imported_from(side, reply.get("vimbench_file"))
+                _check_imported_from(side, reply.get("module_files", {}))
                 side.info[name] = reply
                 side.samples[name] = []
             log(
@@ -237,8 +268,6 @@ def run_ab(
 
 
 def _load_case_names(cases_file: Path) -> list[str]:
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("_ab_case_names", cases_file)
     module = importlib.util.module_from_spec(spec)
     sys.modules["_ab_case_names"] = module

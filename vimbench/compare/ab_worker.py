@@ -1,9 +1,9 @@
 """One side of an A/B session: a long-lived process that times benchmark cases on request.
 
-Started by `ab.py` with the side's source tree first on PYTHONPATH, so the kernels it
-imports are that revision's.  It imports nothing from vimbench itself: the cases module
-(by default this checkout's `scan_cases.py`) is loaded from a file path and imports the
-kernels lazily.
+Started by `ab.py` with the side's source tree (its kernels/ library first) on
+PYTHONPATH, so the kernels it imports are that revision's.  It imports nothing from
+vimbench or mamba_triton itself: the cases module (by default this checkout's
+`mamba_triton/shapes.py`) is loaded from a file path and imports the kernels lazily.
 
 Protocol: one JSON object per line.  Requests on stdin:
     {"op": "prepare", "case": NAME}            build inputs, JIT-compile, warm up
@@ -63,9 +63,15 @@ class Timer:
         return (time.perf_counter() - t0) / inner
 
 
+def _kernel_module_files() -> dict[str, str]:
+    """Where the kernel packages this worker imported come from (the parent checks them)."""
+    names = ("mamba_triton", "mamba_triton.selective_scan", "vimbench")
+    return {n: sys.modules[n].__file__ for n in names if getattr(sys.modules.get(n), "__file__", None)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", required=True, help="path of the cases module (scan_cases.py)")
+    parser.add_argument("--cases", required=True, help="path of the cases module (mamba_triton/shapes.py)")
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
     cases = _load_cases(args.cases)
@@ -107,14 +113,13 @@ def main() -> int:
                     per_call = timer.seconds_per_call(fn, 5)
                 inner = max(1, int(TARGET_SAMPLE_S / max(per_call, 1e-7)))
                 prepared[name] = (fn, inner)
-                vimbench = sys.modules.get("vimbench")
                 reply(
                     ok=True,
                     case=name,
                     inner=inner,
                     first_call_s=first_call_s,
                     per_call_ms=per_call * 1e3,
-                    vimbench_file=getattr(vimbench, "__file__", None),
+                    module_files=_kernel_module_files(),
                 )
             elif request["op"] == "time":
                 fn, inner = prepared[name]

@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="module file defining AB_CASES and ab_callable(name, device) "
-        "(default: vimbench/compare/scan_cases.py, the scan kernels)",
+        "(default: the kernel library's mamba_triton/shapes.py, the scan kernels)",
     )
     ab.add_argument("--ab-device", default="cuda", help="device the A/B workers time on (default cuda)")
 

@@ -39,9 +39,15 @@ def render_text(comparisons: list[Comparison]) -> str:
 
 
 def render_markdown(comparisons: list[Comparison]) -> str:
+    """A GitHub table.  Cell ids hold `|` (`deit_tiny|sdpa|r1248|...`): escaped as `\\|`, which
+    GitHub renders as `|` even inside a code span, so a row keeps one cell per column."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     for c in comparisons:
-        cells = list(_cells(c))
+        cells = [_escape(cell) for cell in _cells(c)]
         cells[0] = f"`{cells[0]}`"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -4,6 +4,9 @@ A variant is the one implementation choice that changes speed but not the functi
 the attention kernel for DeiT ("eager" | "sdpa" | "sdpa-flash" | "sdpa-cudnn" |
 "sdpa-efficient" | "sdpa-math"), the scan backend for Vim ("torch" | "triton" | ...; see
 `vimbench list models`).  It is an explicit argument, recorded in every row.
+
+Besides the registered models, any timm model is a baseline under `timm:<name>`
+(timm_models.py; its spec is made when asked for, variant "default").
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ModelSpec:
     name: str                      # e.g. "deit_tiny", "vim_tiny"
-    family: str                    # "deit" | "vim"
-    variant_kind: str              # "attention" | "scan_backend"
+    family: str                    # "deit" | "vim" | "timm"
+    variant_kind: str              # "attention" | "scan_backend" | "variant" (timm: "default" only)
     variants: tuple[str, ...]
     default_variant: str
-    patch_size: int
+    patch_size: int | None         # None: any resolution is tried (the model decides; timm baselines)
     # (variant, img_size) -> nn.Module whose forward_features(images) is what gets timed
     builder: Callable[..., object]
     description: str = ""
@@ -27,8 +30,10 @@ class ModelSpec:
     # (recorded as the row's `attention_backend`); None for a model without attention
     attention_backend: Callable[[str, Callable[[], object]], str] | None = None
 
-    def tokens(self, resolution: int) -> int:
-        """Sequence length at this resolution: patches plus the cls token."""
+    def tokens(self, resolution: int) -> int | None:
+        """Sequence length at this resolution: patches plus the cls token (None: not a patch model)."""
+        if self.patch_size is None:
+            return None
         return (resolution // self.patch_size) ** 2 + 1
 
 
@@ -49,6 +54,10 @@ def model_names() -> list[str]:
 
 
 def get_model_spec(name: str) -> ModelSpec:
+    from .timm_models import is_timm_name, timm_spec
+
+    if is_timm_name(name):
+        return timm_spec(name)
     try:
         return _MODELS[name]
     except KeyError:
@@ -62,6 +71,6 @@ def create_model(name: str, variant: str | None = None, img_size: int = 224):
     if variant not in spec.variants:
         raise ValueError(f"model {name!r}: unknown {spec.variant_kind} {variant!r}; "
                          f"allowed: {', '.join(spec.variants)}")
-    if img_size % spec.patch_size:
+    if spec.patch_size is not None and img_size % spec.patch_size:
         raise ValueError(f"model {name!r}: resolution {img_size} is not a multiple of the patch size {spec.patch_size}")
     return spec.builder(variant, img_size)

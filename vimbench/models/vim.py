@@ -9,8 +9,10 @@ The patch embedding (patch_embed.py) keeps the conv's weights but runs the conv 
 over the unfolded patches (cuDNN's layout conversions cost more than the conv at 1248 px).
 Parameter names and shapes match the official checkpoints (`torch.load(path)["model"]`
 loads with strict=True at the checkpoint's resolution).  The mixer is in vim_mixer.py;
-the scan backend ("torch" | "triton") is an explicit constructor argument, kept in
-`model.scan_backend`.  scan_backend="official" builds the paper's own code path on the
+the scan backend ("torch" | "triton") and the fused block kernels are constructor
+arguments, kept in `model.scan_backend` and `model.fused`; left out (None), they follow
+the device (vim_scan_backends.default_route: "triton" fused on CUDA, "torch" elsewhere).
+scan_backend="official" builds the paper's own code path on the
 official CUDA kernels instead (vim_official.py; same parameters, same function).
 
 Registered under vimbench's registry as vim_tiny / vim_small / vim_base (variant = scan
@@ -32,7 +34,7 @@ from .patch_embed import PatchEmbed
 from .registry import ModelSpec, register_model
 from .vim_fused_ops import FUSED_SUFFIX, check_fusable, load_add_rmsnorm, split_variant
 from .vim_mixer import BiMambaV2Mixer, at_least_fp32
-from .vim_scan_backends import FLIP_FREE_BACKENDS, OFFICIAL
+from .vim_scan_backends import FLIP_FREE_BACKENDS, OFFICIAL, check_device, default_route
 
 IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
@@ -106,12 +108,16 @@ class VisionMamba(nn.Module):
     def __init__(self, img_size: int | tuple[int, int] = 224, patch_size: int = 16, embed_dim: int = 192,
                  depth: int = 24, d_state: int = 16, expand: int = 2, d_conv: int = 4,
                  dt_rank: int | None = None, in_chans: int = 3, num_classes: int = 1000,
-                 norm_eps: float = 1e-5, scan_backend: str = "triton", fused: bool = False,
+                 norm_eps: float = 1e-5, scan_backend: str | None = None, fused: bool | None = None,
                  patch_embed_impl: str = "gemm"):
         super().__init__()
         img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         if len(img_size) != 2 or any(s <= 0 or s % patch_size for s in img_size):
             raise ValueError(f"Vim img_size {img_size} must be positive multiples of the patch size {patch_size}")
+        if scan_backend is None:
+            scan_backend, auto_fused = default_route()
+            fused = auto_fused if fused is None else fused
+        fused = bool(fused)
         if fused:
             check_fusable(scan_backend)
         self.scan_backend = scan_backend
@@ -163,6 +169,7 @@ class VisionMamba(nn.Module):
         """Images (batch, C, H, W) -> cls-token features (batch, D) after norm_f, or with
         return_tokens=True the whole normed token map (batch, M + 1, D), the cls token at
         index `self.cls_index`."""
+        check_device(self.scan_backend, self.fused, x)
         tokens = self.patch_embed(x)
         c = self.cls_index
         hidden = torch.cat([tokens[:, :c], self.cls_token.expand(tokens.shape[0], -1, -1), tokens[:, c:]], dim=1)
@@ -185,10 +192,18 @@ class VisionMamba(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def vim(size: str, img_size: int | tuple[int, int] = 224, scan_backend: str = "triton", **kwargs) -> VisionMamba:
-    """Vim-Ti/S/B by size name ("tiny" | "small" | "base"); kwargs override VisionMamba's."""
+def vim(size: str, img_size: int | tuple[int, int] = 224, scan_backend: str | None = None, device=None,
+        **kwargs) -> VisionMamba:
+    """Vim-Ti/S/B by size name ("tiny" | "small" | "base"); kwargs override VisionMamba's.
+
+    scan_backend None (and no `fused`): the route follows `device` (where the model will run;
+    default: CUDA if visible): "triton" with the fused block kernels on CUDA, "torch" elsewhere.
+    The model is built on the CPU; `device` only picks the route."""
     if size not in VIM_EMBED_DIMS:
         raise ValueError(f"unknown Vim size {size!r}; allowed: {', '.join(VIM_EMBED_DIMS)}")
+    if scan_backend is None:
+        scan_backend, fused = default_route(device)
+        kwargs["fused"] = kwargs["fused"] if kwargs.get("fused") is not None else fused
     if scan_backend == OFFICIAL:
         from .vim_official import OfficialVisionMamba
 
@@ -227,23 +242,23 @@ def _create_for_timm(size: str, pretrained: bool, **kwargs) -> VisionMamba:
                          "checkpoint with model.load_state_dict(torch.load(path)['model']) at its resolution")
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
     kwargs.setdefault("img_size", 224)
-    model = vim(size, **kwargs)
+    model = vim(size, device=device, **kwargs)  # no scan_backend given: the route follows the device
     return model.to(device=device, dtype=dtype) if device is not None or dtype is not None else model
 
 
 @timm_register_model
 def vim_tiny_patch16_224(pretrained: bool = False, **kwargs) -> VisionMamba:
-    """Vim-Ti (7.1M params at 224). kwargs: img_size (multiple of 16), scan_backend."""
+    """Vim-Ti (7.1M params at 224). kwargs: img_size (multiple of 16), scan_backend, fused (default: by device)."""
     return _create_for_timm("tiny", pretrained, **kwargs)
 
 
 @timm_register_model
 def vim_small_patch16_224(pretrained: bool = False, **kwargs) -> VisionMamba:
-    """Vim-S (25.8M params at 224). kwargs: img_size (multiple of 16), scan_backend."""
+    """Vim-S (25.8M params at 224). kwargs: img_size (multiple of 16), scan_backend, fused (default: by device)."""
     return _create_for_timm("small", pretrained, **kwargs)
 
 
 @timm_register_model
 def vim_base_patch16_224(pretrained: bool = False, **kwargs) -> VisionMamba:
-    """Vim-B (97.6M params at 224). kwargs: img_size (multiple of 16), scan_backend."""
+    """Vim-B (97.6M params at 224). kwargs: img_size (multiple of 16), scan_backend, fused (default: by device)."""
     return _create_for_timm("base", pretrained, **kwargs)

@@ -1,6 +1,6 @@
 """The kernels behind Vim's `fused=True`: each block's residual add + RMSNorm in one
-Triton kernel (`vimbench.kernels.add_rmsnorm`) and both directions' depthwise conv1d +
-SiLU in another (`vimbench.kernels.causal_conv1d`), instead of ~8 PyTorch ops a block.
+Triton kernel (`mamba_triton.add_rmsnorm`) and both directions' depthwise conv1d +
+SiLU in another (`mamba_triton.bidirectional_conv1d`), instead of ~8 PyTorch ops a block.
 
 Fusion is recorded in the variant name: "<scan_backend>-fused" (e.g. "triton-fused").
 The kernels are inference-only and need CUDA tensors (or TRITON_INTERPRET=1 on the CPU);
@@ -40,12 +40,12 @@ def _on_device_or_interpreter(name: str, fn: Callable) -> Callable:
 
 
 def load_add_rmsnorm() -> Callable:
-    from vimbench.kernels.add_rmsnorm import add_rmsnorm
+    from mamba_triton import add_rmsnorm
 
     return _on_device_or_interpreter("add_rmsnorm", add_rmsnorm)
 
 
 def load_bidirectional_conv1d() -> Callable:
-    from vimbench.kernels.causal_conv1d import bidirectional_conv1d
+    from mamba_triton import bidirectional_conv1d
 
     return _on_device_or_interpreter("bidirectional_conv1d", bidirectional_conv1d)

@@ -2,7 +2,7 @@
 
 - `torch`     : `bidirectional_scan_ref` (pure PyTorch, exact, CPU-capable, slow: a Python
                 loop over tokens). Always available.
-- `triton`    : our kernel, `vimbench.kernels.selective_scan.bidirectional_scan_fn`
+- `triton`    : our kernel, `mamba_triton.bidirectional_scan_fn`
                 (flip-free, both directions in one call). Same signature as the reference.
 - `official`  : the paper's own code path on mamba_ssm's and causal_conv1d's compiled CUDA
                 kernels, flips and all (vim_official.py; ops from vimbench.official).
@@ -10,16 +10,51 @@
                 names the build command.
 
 A backend is resolved when the model is built, so a missing one fails before any timing
-starts, and there is no silent fallback to a slower path.
+starts, and there is no silent fallback to a slower path.  Asked for nothing (a Vim built
+through timm with defaults), a model gets `default_route(device)`: our fused Triton kernels
+on a CUDA device, the torch reference elsewhere; the choice is kept in `model.scan_backend`
+and `model.fused`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 OFFICIAL = "official"
 SCAN_BACKENDS = ("torch", "triton", OFFICIAL)
 FLIP_FREE_BACKENDS = ("torch", "triton")  # the ones BiMambaV2Mixer runs itself
+
+
+def default_route(device=None) -> tuple[str, bool]:
+    """(scan_backend, fused) for a Vim built without a choice: ("triton", True) when it will run on
+    CUDA, ("torch", False) otherwise.  `device`: where it will run (default: CUDA if one is visible)."""
+    import torch
+
+    device_type = torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    return ("triton", True) if device_type == "cuda" else ("torch", False)
+
+
+def check_device(scan_backend: str, fused: bool, tensor) -> None:
+    """Raise, naming the routes and how to pick one, when a Triton route (our scan, or the fused
+    block kernels) gets a non-CUDA tensor; under TRITON_INTERPRET=1 they run on the CPU too,
+    exactly but slowly.  The official route is left to its ops (the real ones are CUDA-only;
+    the tests run CPU stand-ins)."""
+    if tensor.device.type == "cuda" or scan_backend == OFFICIAL or not (scan_backend == "triton" or fused):
+        return
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        return
+    route = scan_backend + ("-fused" if fused else "")
+    raise RuntimeError(
+        f"this Vim runs the {route!r} route, which needs CUDA tensors, and got tensors on {tensor.device}. "
+        "Pick the route when building the model: 'torch' (PyTorch reference scan, any device, slow: the default "
+        "without CUDA), 'triton' (vimbench's Triton scan, CUDA), 'triton-fused' (the Triton scan plus fused "
+        "add+RMSNorm and conv1d kernels, CUDA: the default with CUDA), 'official' (the paper's code on mamba_ssm's "
+        "CUDA kernels, built by `python -m vimbench.official.build`). For example "
+        "timm.create_model('vim_tiny_patch16_224', scan_backend='torch') or vimbench.create_model('vim_tiny', "
+        "'torch') for the CPU; timm.create_model(..., scan_backend='triton', fused=True) for 'triton-fused'. "
+        "(TRITON_INTERPRET=1, set before importing vimbench, runs the Triton routes on the CPU, exactly but "
+        "very slowly.)")
 
 
 def check_scan_backend(name: str) -> str:
@@ -30,18 +65,18 @@ def check_scan_backend(name: str) -> str:
 
 def load_bidirectional_scan(name: str) -> Callable:
     """The flip-free scan pair for the `torch` or `triton` backend, with the signature of
-    `vimbench.kernels.selective_scan.reference.bidirectional_scan_ref`."""
+    `mamba_triton.bidirectional_scan_ref`."""
     check_scan_backend(name)
     if name == "torch":
-        from vimbench.kernels.selective_scan.reference import bidirectional_scan_ref
+        from mamba_triton import bidirectional_scan_ref
 
         return bidirectional_scan_ref
     if name == "triton":
         try:
-            from vimbench.kernels.selective_scan import bidirectional_scan_fn
+            from mamba_triton import bidirectional_scan_fn
         except ImportError as err:
             raise ImportError(
-                "scan_backend='triton' needs vimbench.kernels.selective_scan.bidirectional_scan_fn, "
+                "scan_backend='triton' needs mamba_triton.bidirectional_scan_fn (pip install ./kernels), "
                 f"which could not be imported ({err}); use scan_backend='torch' meanwhile"
             ) from err
         return bidirectional_scan_fn  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)

@@ -4,7 +4,6 @@
     breakdown.py   torch.profiler events -> time per kernel and per category
     memory.py      what holds the peak GPU memory; allocated memory over one forward
     roofline.py    the scan's achieved GB/s and exp/s against measured ceilings
-    exp2_probe.py  a Triton kernel that measures the exp2 ceiling
     session.py     one cell: timed loop with NVML telemetry, profiler, memory, roofline
     report.py      profile.md and the CSV tables;  plots.py  the PNG figures
     command.py     the CLI (`add_arguments`, `main`)

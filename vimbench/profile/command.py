@@ -103,7 +103,7 @@ def cells_from_args(args, device: str):
         if variant not in spec.variants:
             raise UsageError(f"model {cell.model}: unknown {spec.variant_kind} {variant!r}; "
                              f"allowed: {', '.join(spec.variants)}")
-        if cell.resolution <= 0 or cell.resolution % spec.patch_size:
+        if cell.resolution <= 0 or (spec.patch_size is not None and cell.resolution % spec.patch_size):
             raise UsageError(f"--resolution {cell.resolution}: must be a positive multiple of {cell.model}'s "
                              f"patch size {spec.patch_size}")
         if cell.batch < 1:

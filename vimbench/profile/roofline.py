@@ -3,7 +3,7 @@ against the card's ceilings, measured in the same process.
 
 Ceilings
     copy bandwidth   a device-to-device tensor copy, bytes read + written / time
-    exp2 rate        `exp2_probe`'s Triton kernel (hardware MUFU.EX2 throughput)
+    exp2 rate        `mamba_triton.exp2_probe`'s Triton kernel (hardware MUFU.EX2 throughput)
 
 Demand of one Vim layer's scans (DESIGN.md section 4), per token and element size e:
     one direction        e * (4E + 2N) bytes   (read u, delta, z; write y; read B, C)
@@ -60,7 +60,7 @@ class Ceilings:
 
 
 def measure_ceilings(device) -> Ceilings:
-    from vimbench.ceilings import copy_bandwidth, exp2_rate
+    from mamba_triton.ceilings import copy_bandwidth, exp2_rate
 
     copy = copy_bandwidth(device)
     try:

@@ -55,6 +55,12 @@ def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
     combine: pool the runs into one (same card only) instead of reporting and comparing them.
     command: the command line that regenerates this report, printed at the top.
     """
+    return write_report(run_paths, out_dir, metric, combine, command)[0]
+
+
+def write_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False,
+                 command: str | None = None) -> tuple[Path, list[Analysis]]:
+    """build_report, also returning each run's analysis (the command prints the verdict from them)."""
     runs = load_runs(run_paths)
     if combine:
         runs = [combine_runs(runs)]
@@ -79,7 +85,7 @@ def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
         parts.append(_run_section(a, out_dir, prefix, metric, paper, level=3 if multi else 2, titled=multi))
     (out_dir / REPORT_FILE).write_text("\n\n".join(parts).rstrip() + "\n", encoding="utf-8")
     _write_csvs(out_dir, analyses, comparisons)
-    return out_dir / REPORT_FILE
+    return out_dir / REPORT_FILE, analyses
 
 
 # ----------------------------------------------------------------------------- CSV outputs

@@ -3,8 +3,9 @@
 With no RUN_DIR it reports the newest run under runs/ (the run directory whose
 results.jsonl was written last).  The report goes to RUN_DIR/report/ for one run, and to
 FIRST_RUN/report-vs-<other runs>/ for several (report-with-... with --combine), unless
---out says otherwise.  --combine pools several runs of one card into one (a sweep split
-by model), so Vim/DeiT ratios and the claims can use rows from all of them.
+--out says otherwise; the verdict table's key lines are printed on the console too.
+--combine pools several runs of one card into one (a sweep split by model), so Vim/DeiT
+ratios and the claims can use rows from all of them.
 
 Several runs: each gets its own section (Vim/DeiT ratios are only taken inside one run:
 one card, one session) and every later run is compared with the first, cell by cell;
@@ -53,17 +54,23 @@ def default_out_dir(runs: list[Path], combine: bool = False) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vimbench.report.build import build_report
+    from vimbench.report.build import write_report
     from vimbench.report.load import ReportError, find_latest_run
+    from vimbench.report.sections import verdict_text
 
     try:
         runs = list(args.runs) or [find_latest_run(args.runs_root)]
         out = args.out or default_out_dir(runs, args.combine)
-        report = build_report(runs, out, metric=args.memory_metric, combine=args.combine,
-                              command=_command_line(args, runs, out))
+        report, analyses = write_report(runs, out, metric=args.memory_metric, combine=args.combine,
+                                        command=_command_line(args, runs, out))
     except ReportError as exc:
         print(f"vimbench report: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for a in analyses:
+        if len(analyses) > 1:
+            print(f"run {a.run.label}:")
+        print(verdict_text(a.verdicts, a.run.gpu_name, args.memory_metric))
+        print()
     print(f"wrote {report} (and CSVs, PNG and SVG plots beside it)")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _FAMILY = {"deit": "DeiT", "vim": "Vim"}
+TIMM_PREFIX = "timm:"  # as vimbench.models.timm_models (not imported: the report reads rows, not models)
 _SIZE = {"tiny": "Ti", "small": "S", "base": "B"}
 
 # Memory metric name (as on the command line) -> (row field, human description).
@@ -19,7 +20,9 @@ GB = 1e9  # memory is shown in GB = 10^9 bytes, the unit of the paper's Figure 1
 
 
 def model_name(model: str) -> str:
-    """'deit_tiny' -> 'DeiT-Ti'; unknown names are shown as they are."""
+    """'deit_tiny' -> 'DeiT-Ti'; 'timm:resnet101' -> 'resnet101 (timm)'; unknown names as they are."""
+    if model.startswith(TIMM_PREFIX):
+        return f"{model[len(TIMM_PREFIX):]} (timm)"
     family, _, size = model.partition("_")
     if family in _FAMILY and size in _SIZE:
         return f"{_FAMILY[family]}-{_SIZE[size]}"
@@ -27,11 +30,17 @@ def model_name(model: str) -> str:
 
 
 def series_label(model: str, variant: str) -> str:
-    """'DeiT-Ti (eager)': a model and the attention kernel or scan backend it ran with."""
+    """'DeiT-Ti (eager)': a model and the attention kernel or scan backend it ran with; a timm
+    baseline in its one variant is its name alone ('resnet101 (timm)')."""
+    if family(model) == "timm" and variant == "default":
+        return model_name(model)
     return f"{model_name(model)} ({variant})" if variant else model_name(model)
 
 
 def family(model: str) -> str:
+    """'vim' | 'deit' | 'timm' (any `timm:` baseline) | the name's first part."""
+    if model.startswith(TIMM_PREFIX):
+        return "timm"
     return model.partition("_")[0]
 
 

@@ -24,17 +24,16 @@ _OOM_COLOR = "tab:red"
 
 
 def series_colors(labels: list[str]) -> dict[str, str]:
-    """A stable colour per series: DeiT kernels in blues/greens, Vim backends in oranges/reds/purples."""
-    deit = ["tab:blue", "tab:cyan", "tab:green", "tab:olive"]
-    vim = ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:red"]
-    colors, i_deit, i_vim = {}, 0, 0
+    """A stable colour per series: DeiT kernels in blues/greens, Vim backends in oranges/reds/purples,
+    timm baselines (labels ending '(timm)') in greys and muted tones."""
+    palettes = {"deit": ["tab:blue", "tab:cyan", "tab:green", "tab:olive"],
+                "vim": ["tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:red"],
+                "timm": ["tab:gray", "teal", "darkgoldenrod", "slateblue", "darkkhaki", "rosybrown"]}
+    colors, used = {}, dict.fromkeys(palettes, 0)
     for label in sorted(set(labels)):
-        if label.startswith("DeiT"):
-            colors[label] = deit[i_deit % len(deit)]
-            i_deit += 1
-        else:
-            colors[label] = vim[i_vim % len(vim)]
-            i_vim += 1
+        group = "deit" if label.startswith("DeiT") else "timm" if label.endswith("(timm)") else "vim"
+        colors[label] = palettes[group][used[group] % len(palettes[group])]
+        used[group] += 1
     return colors
 
 

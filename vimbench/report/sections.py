@@ -123,7 +123,8 @@ def verdict_md(cells: list, gpu: str, metric: str, paper) -> str:
         (f"Vim-Ti against DeiT-Ti on **{gpu}**, memory metric **{metric}**. Rows: **{v.PAPER_VIM}** (variant "
          f"`{v.PAPER_VIM_VARIANT}`: the official Vim code on the mamba_ssm / causal_conv1d CUDA kernels) and "
          f"**{v.VIMBENCH_VIM}** (vimbench's own kernels: the fastest Vim-Ti variant other than "
-         f"{', '.join(v.NOT_VIMBENCH_VIM)}), each in its fastest measured configuration at that resolution "
+         f"{', '.join(v.NOT_VIMBENCH_VIM)}; `{v.TORCH_REFERENCE}`, the slow reference, only where no other ran), "
+         "each in its fastest measured configuration at that resolution "
          f"(named). Columns: **{v.DEIT_EAGER}** (attention eager, exec mode eager: the paper's condition) and "
          f"**{v.DEIT_FASTEST}** (the highest images/s of every DeiT-Ti cell: any attention, any exec mode; "
          "named). Speed ratio = Vim images/s / DeiT images/s; memory saving = 1 - Vim peak / DeiT peak of "
@@ -140,12 +141,18 @@ def verdict_md(cells: list, gpu: str, metric: str, paper) -> str:
          f"{claims_mod.CLAIM_BATCH}, {claims_mod.CLAIM_PRECISION}: the highres suite's; the paper states "
          "neither), then any other batch and precision in the run."),
     ]
+    resolutions = list(dict.fromkeys(c.resolution for c in cells))
+    if resolutions and not set(resolutions) & set(v.VERDICT_RESOLUTIONS):
+        lines += ["", f"**Not the claim's resolution.** This run has no Vim-Ti / DeiT-Ti pair at "
+                  f"{' or '.join(map(str, v.VERDICT_RESOLUTIONS))} px, so the table is at {resolutions[0]} px, the "
+                  "largest size at which both ran: the paper's thresholds are applied there to show the comparison, "
+                  "not as a test of the claims."]
     conditions = list(dict.fromkeys((c.batch, c.precision) for c in cells))
     for batch, precision in conditions:
         group = [c for c in cells if (c.batch, c.precision) == (batch, precision)]
         rows, notes = [], []
         for vim in (v.PAPER_VIM, v.VIMBENCH_VIM):
-            for resolution in v.VERDICT_RESOLUTIONS:
+            for resolution in resolutions:
                 pair = {c.deit: c for c in group if c.vim == vim and c.resolution == resolution}
                 first = pair[v.DEIT_EAGER]
                 rows.append([f"**{vim}**", resolution, _vim_config_text(first),
@@ -160,6 +167,33 @@ def verdict_md(cells: list, gpu: str, metric: str, paper) -> str:
         if notes:
             lines += ["", "Derived and estimated values:", "", *[f"- {n}" for n in notes]]
     return "\n".join(lines)
+
+
+def verdict_text(cells: list, gpu: str, metric: str) -> str:
+    """The verdict table's key lines for the console (report.md has the table with its notes)."""
+    v = verdict_mod
+    lines = [f"Verdict: Vim-Ti {claims_mod.SPEED_CLAIM:g}x faster, {100 * claims_mod.MEMORY_CLAIM:.1f}% less memory "
+             f"than DeiT-Ti at {claims_mod.CLAIM_RESOLUTION} px? ({gpu}, memory {metric})"]
+    for batch, precision in dict.fromkeys((c.batch, c.precision) for c in cells):
+        group = [c for c in cells if (c.batch, c.precision) == (batch, precision)]
+        off_claim = not {c.resolution for c in group} & set(v.VERDICT_RESOLUTIONS)
+        lines.append(f"  batch {batch}, {precision}"
+                     + (" (not the claim's resolution: a comparison only)" if off_claim else ""))
+        for c in group:
+            if c.vim_note:
+                if c.deit == v.DEIT_EAGER:  # one line for the two columns of a missing Vim-Ti
+                    lines.append(f"    {c.resolution} px  {c.vim}: {claims_mod.NOT_MEASURED} ({c.vim_note})")
+                continue
+            vim = f"{c.vim} ({c.vim_variant}, {c.vim_exec_mode})"
+            deit = c.deit + (f" ({c.deit_variant}, {c.deit_exec_mode})" if c.deit_variant else "")
+            speed = _console_value(fmt_ratio(c.speed_ratio), c.speed_verdict)
+            memory = _console_value(fmt_pct(c.memory_saving), c.memory_verdict)
+            lines.append(f"    {c.resolution} px  {vim} vs {deit}: speed {speed}, memory {memory}")
+    return "\n".join(lines)
+
+
+def _console_value(value: str, verdict: str) -> str:
+    return verdict if verdict == claims_mod.NOT_MEASURED else f"{value} {verdict}"
 
 
 def _paper_at(paper) -> str:

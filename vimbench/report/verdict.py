@@ -3,12 +3,15 @@
 Data only: it receives one run's frames and returns VerdictCell rows; sections.verdict_md
 renders them and build.py writes them to verdict_table.csv.
 
-For each condition (batch, precision) and each resolution in VERDICT_RESOLUTIONS:
+For each condition (batch, precision) and each resolution in VERDICT_RESOLUTIONS (a run with
+no Vim-Ti / DeiT-Ti pair at either, e.g. the CPU smoke suite, gets the largest resolution at
+which both ran instead, so its table shows the comparison it can; the report says so):
 
   rows     paper's Vim     Vim-Ti variant `official` (the official Vim code on the mamba_ssm /
                            causal_conv1d CUDA kernels) in its fastest exec mode
            vimbench Vim    the fastest Vim-Ti cell of vimbench's own kernels: any variant but
-                           those in NOT_VIMBENCH_VIM, any exec mode
+                           those in NOT_VIMBENCH_VIM, any exec mode; the torch reference only
+                           where no other variant ran (a CPU run)
   columns  DeiT-Ti eager   attention `eager`, exec mode eager: the paper's condition
            fastest DeiT-Ti the highest images/s of all DeiT-Ti cells (any attention, any exec mode)
 
@@ -41,7 +44,8 @@ PAPER_VIM, VIMBENCH_VIM = "paper's Vim", "vimbench Vim"           # the rows
 DEIT_EAGER, DEIT_FASTEST = "DeiT-Ti eager", "fastest DeiT-Ti"     # the columns
 PAPER_VIM_VARIANT = "official"
 OLD_OFFICIAL_KERNELS = "mamba_ssm"  # older runs: vimbench's Vim blocks on the official CUDA kernels
-NOT_VIMBENCH_VIM = (PAPER_VIM_VARIANT, "torch", OLD_OFFICIAL_KERNELS)  # torch: the slow reference
+TORCH_REFERENCE = "torch"  # the slow reference scan: vimbench's Vim only when nothing else ran
+NOT_VIMBENCH_VIM = (PAPER_VIM_VARIANT, TORCH_REFERENCE, OLD_OFFICIAL_KERNELS)
 MEASURED, ESTIMATED, NOT_MEASURED = "measured", "estimated", "not measured"
 
 
@@ -92,11 +96,27 @@ class VerdictCell:
     memory_note: str          # measured: ""; estimated: the estimate's sentence; not measured: why
 
 
+def verdict_resolutions(cells) -> tuple[int, ...]:
+    """VERDICT_RESOLUTIONS, unless the run has a Vim-Ti / DeiT-Ti pair (same batch and precision)
+    at none of them but at some other size: then the largest such size alone."""
+    pairs = _paired_resolutions(cells)
+    if not pairs or pairs & set(VERDICT_RESOLUTIONS):
+        return VERDICT_RESOLUTIONS
+    return (max(pairs),)
+
+
+def _paired_resolutions(cells) -> set[int]:
+    keys = ["resolution", "batch", "precision"]
+    vim = {tuple(k) for k in cells[cells["model"] == CLAIM_VIM][keys].itertuples(index=False, name=None)}
+    deit = {tuple(k) for k in cells[cells["model"] == CLAIM_DEIT][keys].itertuples(index=False, name=None)}
+    return {int(k[0]) for k in vim & deit}
+
+
 def verdict_conditions(cells) -> list[tuple[int, str]]:
     """(batch, precision) of the Vim-Ti / DeiT-Ti cells at the verdict resolutions: the claim's
     default condition (CLAIM_BATCH, CLAIM_PRECISION) first, then by precision and larger batch
     first.  A run with none gets the default condition alone (a table of 'not measured')."""
-    at = cells[cells["model"].isin([CLAIM_VIM, CLAIM_DEIT]) & cells["resolution"].isin(VERDICT_RESOLUTIONS)]
+    at = cells[cells["model"].isin([CLAIM_VIM, CLAIM_DEIT]) & cells["resolution"].isin(verdict_resolutions(cells))]
     found = {(int(b), str(p)) for b, p in zip(at["batch"], at["precision"])}
     default = (CLAIM_BATCH, CLAIM_PRECISION)
     return sorted(found or {default}, key=lambda c: (c != default, c[1], -c[0]))
@@ -110,7 +130,7 @@ def verdict_cells(cells, probes, estimates, metric: str) -> list[VerdictCell]:
     """
     out = []
     for batch, precision in verdict_conditions(cells):
-        for resolution in VERDICT_RESOLUTIONS:
+        for resolution in verdict_resolutions(cells):
             at = cells[(cells["resolution"] == resolution) & (cells["batch"] == batch)
                        & (cells["precision"] == precision)]
             where = f"{resolution} px, batch {batch}, {precision}"
@@ -118,7 +138,7 @@ def verdict_cells(cells, probes, estimates, metric: str) -> list[VerdictCell]:
             vim_sides = {
                 PAPER_VIM: _fastest_vim(vims[vims["variant"] == PAPER_VIM_VARIANT], metric,
                                         f"no Vim-Ti ({PAPER_VIM_VARIANT}) cell at {where}{_old_official_hint(vims)}"),
-                VIMBENCH_VIM: _fastest_vim(vims[~vims["variant"].isin(NOT_VIMBENCH_VIM)], metric,
+                VIMBENCH_VIM: _fastest_vim(_vimbench_vims(vims), metric,
                                            f"no Vim-Ti cell of vimbench's kernels (a variant other than "
                                            f"{', '.join(NOT_VIMBENCH_VIM)}) at {where}"),
             }
@@ -134,6 +154,12 @@ def verdict_cells(cells, probes, estimates, metric: str) -> list[VerdictCell]:
 
 
 # ----------------------------------------------------------------------------- one side of a pairing
+
+def _vimbench_vims(vims):
+    """Vim-Ti cells of vimbench's kernels; the torch reference where no other variant ran."""
+    ours = vims[~vims["variant"].isin(NOT_VIMBENCH_VIM)]
+    return ours if not ours.empty else vims[vims["variant"] == TORCH_REFERENCE]
+
 
 def _fastest_vim(candidates, metric: str, none_reason: str) -> Side:
     """The fastest ok cell among `candidates` (variants x exec modes), with its measured memory."""

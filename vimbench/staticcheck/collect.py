@@ -13,7 +13,7 @@ from typing import Any
 
 from vimbench.staticcheck.spec import KernelConfig
 
-DEFAULT_SOURCES = ("vimbench.kernels.selective_scan.static_configs:static_configs",)
+DEFAULT_SOURCES = ("vimbench.staticcheck.scan_configs:static_configs",)
 
 
 class SourceError(ValueError):

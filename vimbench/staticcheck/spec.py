@@ -1,7 +1,7 @@
 """What to compile: one kernel in one configuration, with the argument types a launch has.
 
 A kernel package lists these in one place (`STATIC_CONFIGS`, see
-`vimbench/kernels/selective_scan/static_configs.py`) so the static check compiles exactly
+`vimbench/staticcheck/scan_configs.py` for the scan) so the static check compiles exactly
 the configurations its heuristics pick for the benchmark shapes.
 
 Runtime arguments are given by example, the way the JIT sees them at a launch:

@@ -1,0 +1,8 @@
+"""Depthwise causal conv1d: causal_conv1d's `causal_conv1d_fn` (widths 2..4, optional SiLU)
+and both Vim directions (k=4) + SiLU in one kernel; references beside the Triton kernel."""
+
+from .fused import bidirectional_conv1d, causal_conv1d_fn
+from .reference import bidirectional_conv1d_ref, causal_conv1d_fn_ref, causal_conv1d_ref
+
+__all__ = ["causal_conv1d_fn", "bidirectional_conv1d", "causal_conv1d_fn_ref", "bidirectional_conv1d_ref",
+           "causal_conv1d_ref"]
