@@ -9,9 +9,10 @@
 `fn(x)` under no_grad (and autocast, if asked), and `setup_seconds` is the one-off cost
 kept out of the timed samples: graph warm-up + capture, or compilation + first call.
 
-Two properties of `cuda_graph` a caller must know: `run(x)` copies x into the graph's
-static input buffer (skipped when x IS that buffer: `run.static_input`), and it returns
-the graph's static output, which the next replay overwrites.
+Two properties of `cuda_graph` a caller must know: the example input becomes the graph's
+static input buffer (`run.static_input`, not a copy: a cell holds one input, as in eager
+mode, and its memory compares), `run(x)` copies x into it (skipped when x IS that buffer),
+and it returns the graph's static output, which the next replay overwrites.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _prepare_compiled(fn, example_input, mode, device_type, autocast_dtype):
 def _prepare_cuda_graph(fn, example_input, autocast_dtype):
     if not example_input.is_cuda:
         raise ValueError(f"exec_mode 'cuda_graph' needs a CUDA input; got a tensor on {example_input.device}")
-    static_input = example_input.clone()
+    static_input = example_input
     _sync(example_input)
     start = time.perf_counter()
     # Warm up on a side stream (lazy init, Triton JIT, cuBLAS workspaces happen here,

@@ -75,9 +75,10 @@ class Row:
     mem_nvml_source: str | None = None  # "nvml_process" | "nvml_device_used" (per-process figure not visible)
     mem_weights_bytes: int | None = None
     # cuda_graph: peak allocated while capturing, where the graph's activations are allocated
-    # (replays allocate none); mem_max_allocated_bytes is the larger of it and the replay's peak.
-    # Rows written before it existed undercount a graph's allocated memory: see report.load.
-    mem_graph_capture_allocated_bytes: int | None = None
+    # (replays allocate none), with one input held (the graph's own buffer); mem_max_allocated_bytes
+    # is the larger of it and the replay's peak.  Rows without it (written before) either missed
+    # the activations or held the input twice: report.load leaves their allocated figure out.
+    mem_graph_capture_peak_bytes: int | None = None
     # --- energy and telemetry (NVML) ---
     energy_j_per_image: float | None = None
     images_per_joule: float | None = None

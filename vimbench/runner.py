@@ -193,9 +193,9 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
 
     phase("memory pass")
     peak = memory.measure_peak(forward, device)
-    row.mem_graph_capture_allocated_bytes = getattr(run, "capture_peak_allocated_bytes", None)
-    if row.mem_graph_capture_allocated_bytes is not None and peak.max_allocated_bytes is not None:
-        peak.max_allocated_bytes = max(peak.max_allocated_bytes, row.mem_graph_capture_allocated_bytes)
+    row.mem_graph_capture_peak_bytes = getattr(run, "capture_peak_allocated_bytes", None)
+    if row.mem_graph_capture_peak_bytes is not None and peak.max_allocated_bytes is not None:
+        peak.max_allocated_bytes = max(peak.max_allocated_bytes, row.mem_graph_capture_peak_bytes)
     row.mem_max_allocated_bytes, row.mem_max_reserved_bytes = peak.max_allocated_bytes, peak.max_reserved_bytes
     row.mem_nvml_process_bytes, row.mem_nvml_source = peak.nvml_process_bytes, peak.nvml_source
 

@@ -37,7 +37,7 @@ def row(model: str, variant: str, resolution: int, batch: int = 128, precision: 
         "error": "RuntimeError: boom" if status == "error" else None,
         "device": "cuda", "gpu_name": gpu, "git_commit": "0123456789abcdef", "torch_version": "2.11.0",
         # as the harness writes a graph's row: its peak counts the capture (report.load blanks rows without)
-        "mem_graph_capture_allocated_bytes": int(mem) if ok and mem is not None and exec_mode == "cuda_graph" else None,
+        "mem_graph_capture_peak_bytes": int(mem) if ok and mem is not None and exec_mode == "cuda_graph" else None,
     }
     fields.update(extra)
     return Row(**fields)

@@ -192,14 +192,14 @@ def test_graph_rows_that_did_not_count_the_capture_lose_their_allocated_memory(t
     rng = _rng()
     mem = float(rng.uniform(4e9, 6e9))
     stale = row("vim_tiny", "triton", 1248, ips=700.0, mem=mem / 2, exec_mode="cuda_graph",
-                mem_graph_capture_allocated_bytes=None)
+                mem_graph_capture_peak_bytes=None)
     old = write_run(tmp_path / "old", [stale, row("vim_tiny", "triton", 1248, ips=690.0, mem=mem)], env=ENV)
     build_report([old], old / "report")
     frame = pd.read_csv(old / "report" / "results.csv")
     graph = frame[frame["exec_mode"] == "cuda_graph"].iloc[0]
     assert np.isnan(graph["mem_max_allocated_bytes"])
     assert graph["mem_max_reserved_bytes"] == int(mem / 2 * 1.1)  # the pool is reserved: kept
-    assert "1 cuda_graph row(s) written before" in (old / "report" / "report.md").read_text()
+    assert "1 cuda_graph row(s) written before the harness measured" in (old / "report" / "report.md").read_text()
 
     rerun = write_run(tmp_path / "rerun", [row("vim_tiny", "triton", 1248, ips=701.0, mem=mem, exec_mode="cuda_graph")])
     assert _run_cli([old, rerun, "--combine"]) == 0

@@ -122,7 +122,8 @@ def test_fastest_deit_across_variants_and_exec_modes_is_chosen_and_named(tmp_pat
     fastest = _cell(a, VIMBENCH_VIM, DEIT_FASTEST)
     assert (fastest.deit_variant, fastest.deit_exec_mode, fastest.deit_speed_batch) == ("sdpa-cudnn", "compile", 128)
     assert fastest.speed_ratio == pytest.approx(vim_ips / 757.0)
-    assert fastest.memory_saving == pytest.approx(1 - 6e9 / int(5.07e9))  # that row's memory, not the smallest
+    assert fastest.memory_saving == pytest.approx(1 - 6e9 / int(5.07e9))  # the fastest is also the leanest here
+    assert fastest.deit_mem_config == ""
     assert fastest.speed_basis == fastest.memory_basis == "measured"
     assert fastest.speed_verdict == claims.verdict("speed", vim_ips / 757.0)
     eager = _cell(a, VIMBENCH_VIM, DEIT_EAGER)
@@ -139,7 +140,10 @@ def test_a_derived_deit_can_be_the_fastest_but_an_unmeasured_one_cannot(tmp_path
     rows += _oom_eager(1248, [(32, 99.0), (64, 100.0)], 0.2e9, 0.7e9)
     c = _cell(_analyse(tmp_path / "derived", rows), VIMBENCH_VIM, DEIT_FASTEST)
     assert (c.deit_variant, c.speed_basis) == ("eager", "derived (probe batch 64)")
-    assert c.speed_ratio == pytest.approx(5.0) and c.memory_basis == "estimated"
+    assert c.speed_ratio == pytest.approx(5.0)
+    # memory from the leanest DeiT-Ti (sdpa, measured), not the fastest one's estimate
+    assert (c.memory_basis, c.deit_mem_config) == ("measured", "sdpa, eager")
+    assert c.memory_saving == pytest.approx(1 - 6e9 / 7e9)
     rows = rows[:2] + _oom_eager(1248, [(32, 70.0), (64, 100.0)], 0.2e9, 0.7e9)  # not flat
     c = _cell(_analyse(tmp_path / "not_flat", rows), VIMBENCH_VIM, DEIT_FASTEST)
     assert (c.deit_variant, c.speed_basis) == ("sdpa", "measured")
@@ -156,13 +160,17 @@ def test_vimbench_vim_is_its_fastest_config_and_excludes_official_torch_and_mamb
     ours = _cell(a, VIMBENCH_VIM, DEIT_EAGER)
     assert (ours.vim_variant, ours.vim_exec_mode) == ("triton-fused", "cuda_graph")
     assert ours.speed_ratio == pytest.approx(650.0 / 50.0)
-    assert ours.vim_mem_bytes == int(5e9 + 650.0 * 1e6)  # the memory of the row used for speed
+    # memory from the leanest of the same candidates (the OOM cell and other families excluded)
+    assert ours.vim_mem_bytes == int(5e9 + 500.0 * 1e6) and ours.vim_mem_config == "triton, eager"
+    assert ours.memory_saving == pytest.approx(1 - int(5.5e9) / 60e9)
     paper = _cell(a, PAPER_VIM, DEIT_EAGER)
     assert (paper.vim_variant, paper.vim_exec_mode) == ("official", "cuda_graph")
     assert paper.speed_ratio == pytest.approx(450.0 / 50.0)
+    assert (paper.vim_mem_bytes, paper.vim_mem_config) == (int(5.4e9), "official, eager")
     text = _markdown(a)
-    assert "| **vimbench Vim** | 1248 | triton-fused, cuda_graph: 650.0 images/s, 5.65 GB |" in text
-    assert "| **paper's Vim** | 1248 | official, cuda_graph: 450.0 images/s, 5.45 GB |" in text
+    assert ("| **vimbench Vim** | 1248 | triton-fused, cuda_graph: 650.0 images/s, 5.50 GB (leanest: triton, eager) |"
+            in text)
+    assert "| **paper's Vim** | 1248 | official, cuda_graph: 450.0 images/s, 5.40 GB (leanest: official, eager) |" in text
 
 
 def test_paper_vim_missing_is_not_measured_with_the_reason(tmp_path):

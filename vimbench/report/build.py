@@ -321,9 +321,10 @@ def _notes(a: Analysis) -> list[str]:
     if run.duplicates_dropped:
         notes.append(f"{run.duplicates_dropped} earlier duplicate row(s) of the same cell replaced by the later one.")
     if run.graph_memory_dropped:
-        notes.append(f"{run.graph_memory_dropped} cuda_graph row(s) written before the harness counted the graph's "
-                     "capture: their allocated peak missed the activations held in the graph's pool, so it is left "
-                     "out (reserved and NVML memory stay); re-run those cells to measure it.")
+        notes.append(f"{run.graph_memory_dropped} cuda_graph row(s) written before the harness measured a graph's "
+                     "allocated memory right (it missed the activations in the graph's pool, or held the input "
+                     "twice): their allocated peak is left out (reserved and NVML memory stay); re-run those "
+                     "cells to measure it.")
     errors = a.rows[a.rows["status"] == "error"]
     for r in errors.itertuples(index=False):
         notes.append(f"error: {series_label(r.model, r.variant)} {r.resolution} px, batch {r.batch}, "

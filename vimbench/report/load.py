@@ -111,16 +111,17 @@ def load_run(path: Path, label: str) -> Run:
 
 
 def _drop_undercounted_graph_memory(frame) -> int:
-    """Blank the allocated peak of CUDA-graph rows written before the harness counted the capture.
+    """Blank the allocated peak of CUDA-graph rows written before the harness measured a graph right.
 
     A graph's activations are allocated while it is captured and stay in its private pool, so a
     peak taken over replays sees only weights, input and output (an official Vim-Ti at 1248 px:
-    5.19 GB in a graph against 10.07 GB eager).  Such a row has no
-    `mem_graph_capture_allocated_bytes`; its reserved and NVML figures include the pool and stay.
-    Returns how many rows were blanked.
+    5.19 GB in a graph against 10.07 GB eager); the first fix counted the capture but held the
+    input twice (the graph's buffer and the eager one: +2.4 GB at 1248 px, batch 128, fp32 input).
+    Neither has `mem_graph_capture_peak_bytes` (the first fix wrote it under another name);
+    their reserved and NVML figures include the pool and stay.  Returns how many rows were blanked.
     """
     stale = ((frame["exec_mode"] == "cuda_graph") & (frame["device"] == "cuda")
-             & frame["mem_graph_capture_allocated_bytes"].isna() & frame["mem_max_allocated_bytes"].notna())
+             & frame["mem_graph_capture_peak_bytes"].isna() & frame["mem_max_allocated_bytes"].notna())
     frame.loc[stale, "mem_max_allocated_bytes"] = float("nan")
     frame["graph_memory_undercounted"] = stale
     return int(stale.sum())

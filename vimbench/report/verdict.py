@@ -8,15 +8,19 @@ no Vim-Ti / DeiT-Ti pair at either, e.g. the CPU smoke suite, gets the largest r
 which both ran instead, so its table shows the comparison it can; the report says so):
 
   rows     paper's Vim     Vim-Ti variant `official` (the official Vim code on the mamba_ssm /
-                           causal_conv1d CUDA kernels) in its fastest exec mode
-           vimbench Vim    the fastest Vim-Ti cell of vimbench's own kernels: any variant but
-                           those in NOT_VIMBENCH_VIM, any exec mode; the torch reference only
-                           where no other variant ran (a CPU run)
+                           causal_conv1d CUDA kernels), any exec mode
+           vimbench Vim    Vim-Ti on vimbench's own kernels: any variant but those in
+                           NOT_VIMBENCH_VIM, any exec mode; the torch reference only where no
+                           other variant ran (a CPU run)
   columns  DeiT-Ti eager   attention `eager`, exec mode eager: the paper's condition
-           fastest DeiT-Ti the highest images/s of all DeiT-Ti cells (any attention, any exec mode)
+           fastest DeiT-Ti all DeiT-Ti cells (any attention, any exec mode)
 
-Each pairing gives speed ratio = Vim images/s / DeiT images/s and memory saving = 1 - Vim peak /
-DeiT peak, both from the same two cells (the metric chosen for the report), each with a basis:
+Each side is at its best per claim: its speed from its fastest cell, its memory from its leanest
+cell (the metric chosen for the report), each cell named.  One cell for both would tie the
+memory claim to whichever exec mode was fastest by a hair: a CUDA graph keeps its own input
+buffer and pool, torch.compile frees differently, so the fastest cell need not be the leanest.
+Speed ratio = Vim images/s / DeiT images/s, memory saving = 1 - Vim peak / DeiT peak, each with
+a basis:
 
   measured                 both cells ran at the batch
   derived (probe batch N)  DeiT ran out of memory; its throughput from a probe (probe_speed.py)
@@ -28,7 +32,7 @@ and a verdict from claims.verdict (same thresholds and words as the claims secti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,6 +67,7 @@ class Side:
     mem_basis: str = NOT_MEASURED    # measured | estimated | not measured
     mem_note: str = ""               # the estimate's sentence, or why there is no memory
     missing: str = ""                # why there is no cell at all ("" when there is one)
+    mem_config: str = ""             # the memory's cell, where it is not the speed's ("variant, exec mode")
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class VerdictCell:
     vim_images_per_s: float
     vim_mem_bytes: float
     vim_note: str             # why there is no Vim-Ti cell, else ""
+    vim_mem_config: str       # the leanest Vim-Ti cell ("variant, exec mode") where it is not the fastest, else ""
     deit_variant: str         # "" when no DeiT-Ti cell qualifies
     deit_exec_mode: str
     deit_attention_backend: str
@@ -86,6 +92,7 @@ class VerdictCell:
     deit_speed_basis: str     # that value's own basis: measured | derived (probe batch N) | not measured
     deit_mem_bytes: float     # measured, or estimated at the batch
     deit_memory_basis: str    # that value's own basis: measured | estimated | not measured
+    deit_mem_config: str      # the leanest DeiT-Ti cell where it is not the fastest, else ""
     speed_ratio: float
     speed_basis: str
     speed_verdict: str
@@ -162,13 +169,13 @@ def _vimbench_vims(vims):
 
 
 def _fastest_vim(candidates, metric: str, none_reason: str) -> Side:
-    """The fastest ok cell among `candidates` (variants x exec modes), with its measured memory."""
+    """The fastest ok cell among `candidates` (variants x exec modes), with the leanest one's memory."""
     ok = _ok_with_speed(candidates)
     if ok.empty:
         reason = none_reason if candidates.empty else "; ".join(_status_text(c) for c in _records(candidates))
         return Side(speed_note=reason, mem_note=reason, missing=reason)
-    best = _fastest(ok)
-    return _measured_side(best, metric)
+    return _with_leanest_memory(_measured_side(_fastest(ok), metric),
+                                [_measured_side(c, metric) for c in _records(ok)])
 
 
 def _deit_eager(deits, probes, estimates, metric: str, where: str) -> Side:
@@ -185,10 +192,27 @@ def _fastest_deit(deits, probes, estimates, metric: str, where: str) -> Side:
         ["variant", "exec_mode"], kind="stable"))]
     with_speed = [s for s in sides if not is_missing(s.images_per_s)]
     if with_speed:
-        return max(with_speed, key=lambda s: s.images_per_s)  # first of equals: variant, exec mode order
+        fastest = max(with_speed, key=lambda s: s.images_per_s)  # first of equals: variant, exec mode order
+        return _with_leanest_memory(fastest, sides)
     reason = (f"no DeiT-Ti cell at {where}" if not sides else
               "no DeiT-Ti cell gave a throughput: " + "; ".join(s.speed_note for s in sides))
     return Side(speed_note=reason, mem_note=reason, missing=reason)
+
+
+def _with_leanest_memory(fastest: Side, sides: list[Side]) -> Side:
+    """`fastest` with the memory of the side that needs least (measured before estimated among
+    equals; `fastest` itself when it ties or nothing has memory), naming that side's cell."""
+    with_memory = [s for s in sides if not is_missing(s.mem_bytes)]
+    if not with_memory:
+        return fastest
+    leanest = min(with_memory, key=lambda s: (s.mem_bytes, s.mem_basis != MEASURED))
+    if is_missing(fastest.mem_bytes) or leanest.mem_bytes < fastest.mem_bytes:
+        config = f"{leanest.variant}, {leanest.exec_mode}"
+        if leanest.attention_backend and leanest.attention_backend != leanest.variant:
+            config += f" (ran {leanest.attention_backend})"
+        return replace(fastest, mem_bytes=leanest.mem_bytes, mem_basis=leanest.mem_basis,
+                       mem_note=leanest.mem_note, mem_config=config)
+    return fastest
 
 
 def _deit_side(cell: dict, probes, estimates, metric: str) -> Side:
@@ -242,9 +266,10 @@ def _pair(batch: int, precision: str, resolution: int, vim_label: str, vim: Side
     return VerdictCell(
         batch=batch, precision=precision, resolution=resolution, vim=vim_label, deit=deit_label, metric=metric,
         vim_variant=vim.variant, vim_exec_mode=vim.exec_mode, vim_images_per_s=vim.images_per_s,
-        vim_mem_bytes=vim.mem_bytes, vim_note=vim.missing, deit_variant=deit.variant, deit_exec_mode=deit.exec_mode,
+        vim_mem_bytes=vim.mem_bytes, vim_note=vim.missing, vim_mem_config=vim.mem_config, deit_variant=deit.variant, deit_exec_mode=deit.exec_mode,
         deit_attention_backend=deit.attention_backend, deit_images_per_s=deit.images_per_s, deit_speed_batch=deit.speed_batch,
         deit_speed_basis=deit.speed_basis, deit_mem_bytes=deit.mem_bytes, deit_memory_basis=deit.mem_basis,
+        deit_mem_config=deit.mem_config,
         speed_ratio=speed, speed_basis=speed_basis,
         speed_verdict=verdict("speed", speed, derived=speed_basis.startswith("derived")), speed_note=speed_note,
         memory_saving=saving, memory_basis=memory_basis,
