@@ -31,14 +31,16 @@ the inputs, which the caller usually holds anyway), with e the bytes of an eleme
     3 * batch * dim * L * e   (u, delta, z; 2 without z)
   + 2 * batch * N * L * e_BC  (B, C)
   + 4 * dim * (N + 2)         (A, D, delta_bias in fp32)
-For Vim-Ti at 1248 px, batch 128, bf16 (dim 384, N 16, L 6085), that is 1.80 GB + 0.05 GB.
-Autograd through the scan as written in reference.py saves, per call, the (batch, dim, L, N)
-fp32 tensors exp(dt A) and dt B u plus, per step, the state h_{t-1} (a (batch, dim, N)
-multiplication operand) and h_t (operand of the C contraction): about
-4 * batch * dim * L * N * 4 bytes, 16 * N / (3 e) times more (~43x for N = 16 in
-bf16: 77 GB at the shape above); `test_scan_backward.py` measures it on a tiny shape with
-saved-tensor hooks.  mamba_ssm's CUDA backward also keeps its forward's chunk states
-(batch, dim, L / 2048, 2N) fp32; ours recomputes them.
+For Vim-Ti at 1248 px, batch 128, bf16 (dim 384, N 16, L 6085): 1.79 GB + 0.05 GB.
+Autograd through the scan as written in reference.py saves the (batch, dim, L, N) fp32
+tensor exp(dt A) and, per step, the state h_{t-1} (operand of a multiplication; h_t, the
+operand of the C contraction, is the next step's h_{t-1}): 2 * batch * dim * L * N * 4
+bytes plus a few (batch, dim, L) tensors (in all 2.7 * batch * dim * L * N * 4 measured at
+N = 16 on a tiny shape; `test_scan_backward.py` counts it with saved-tensor hooks), so
+about 8 N / (3 e) times ours: ~21x for N = 16 in bf16, ~38 GB at the shape above.
+mamba_ssm's selective_scan_fn saves its inputs plus `out` and its forward's chunk states;
+ours saves the inputs only (with `delta_proj_weight`, dt_low (batch, R, L) and W stand
+in for delta).
 
 Transient memory of the backward: hs = 4 * batch * dim * N * ceil(L / K) bytes (1/K of
 the states; fp32), the dB/dC partials 2 * 4 * batch * ceil(dim / BLOCK_D) * N * L, and
