@@ -10,8 +10,8 @@ each one program per (batch, channel block), with time cut into chunks of K step
 2. `_scan_bwd_kernel` walks the chunks in the opposite order.  Per chunk and state n it
    rebuilds the chunk's states h_t from hs with an associative scan over the [K, BLOCK_D]
    tile, then the adjoint lam_t = dy_t C_t + a_{t+1} lam_{t+1} (a_t = exp(dt_t A)) with
-   the reverse associative scan, continuing from the adjoint carried in from the later
-   chunk.  With lam and h, per (b, d, t, n):
+   a forward associative scan over the chunk's rows loaded in reverse order (flipped back
+   with tl.flip), continuing from the adjoint carried in from the later chunk.  With lam and h, per (b, d, t, n):
        dC_t    += dy_t h_t               (summed over d)
        dB_t    += lam_t dt_t u_t         (summed over d)
        du_t    += lam_t dt_t B_t
@@ -85,6 +85,17 @@ def _load_dt(delta_ptr, bias, t, valid, d, dmask, s_dl, s_dd, ACC: tl.constexpr,
         x = x + bias[None, :]
     dt = _softplus(x) if SOFTPLUS else x
     return x, tl.where(m, dt, 0.0)
+
+
+@triton.jit
+def _gate_grad(g, z_ptr, t, m, d, s_zl, s_zd, ACC: tl.constexpr, HAS_Z: tl.constexpr):
+    """(dy, sigmoid(z), z): the gradient reaching y = sum_n C h + D u through out = y silu(z)."""
+    if HAS_Z:
+        zt = tl.load(z_ptr + t[:, None] * s_zl + d[None, :] * s_zd, mask=m, other=0.0).to(ACC)
+        sig = 1.0 / (1.0 + tl.exp(-zt))
+        return g * zt * sig, sig, zt
+    else:
+        return g, g, g
 
 
 @triton.jit
@@ -169,18 +180,23 @@ def _scan_bwd_kernel(
         s = c * K + k
         valid = s < L
         t = _time_index(s, L, REVERSE)
-        t_next = _time_index(s + 1, L, REVERSE)
         m = valid[:, None] & dmask[None, :]
         x, dt = _load_dt(delta_ptr, bias, t, valid, d, dmask, s_dl, s_dd, ACC, HAS_BIAS, SOFTPLUS)
-        _, dt_next = _load_dt(delta_ptr, bias, t_next, s + 1 < L, d, dmask, s_dl, s_dd, ACC, HAS_BIAS, SOFTPLUS)
         u = tl.load(u_ptr + t[:, None] * s_ul + d[None, :] * s_ud, mask=m, other=0.0).to(ACC)
         g = tl.load(dout_ptr + t[:, None] * s_gl + d[None, :] * s_gd, mask=m, other=0.0).to(ACC) * scale
-        if HAS_Z:
-            zt = tl.load(z_ptr + t[:, None] * s_zl + d[None, :] * s_zd, mask=m, other=0.0).to(ACC)
-            sig = 1.0 / (1.0 + tl.exp(-zt))
-            dy = g * zt * sig  # gradient reaching y = sum_n C h + D u
-        else:
-            dy = g
+        dy, sig, zt = _gate_grad(g, z_ptr, t, m, d, s_zl, s_zd, ACC, HAS_Z)
+        # The adjoint runs from the chunk's end: its tiles are loaded with rows in reverse
+        # (row r = scan position c K + K - 1 - r) and scanned forward.  (tl.associative_scan's
+        # reverse=True is avoided: triton-lang/triton#4362 reports wrong results with it for
+        # a non-commutative combine like this one.)
+        s_r = c * K + (K - 1 - k)
+        valid_r = s_r < L
+        t_r = _time_index(s_r, L, REVERSE)
+        m_r = valid_r[:, None] & dmask[None, :]
+        _, dt_next_r = _load_dt(delta_ptr, bias, _time_index(s_r + 1, L, REVERSE), s_r + 1 < L, d, dmask,
+                                s_dl, s_dd, ACC, HAS_BIAS, SOFTPLUS)
+        g_r = tl.load(dout_ptr + t_r[:, None] * s_gl + d[None, :] * s_gd, mask=m_r, other=0.0).to(ACC) * scale
+        dy_r, _, _ = _gate_grad(g_r, z_ptr, t_r, m_r, d, s_zl, s_zd, ACC, HAS_Z)
         y = tl.zeros([K, BLOCK_D], dtype=ACC)
         du = tl.zeros([K, BLOCK_D], dtype=ACC)
         ddt = tl.zeros([K, BLOCK_D], dtype=ACC)
@@ -194,11 +210,11 @@ def _scan_bwd_kernel(
             P, S = tl.associative_scan((tl.exp(dt * A_n[None, :]), bx), 0, _affine_combine)
             h = P * h0[None, :] + S
             y += C_n * h
-            # lam_t = dy_t C_t + a_{t+1} lam_{t+1}: the same affine map, scanned from the chunk end
-            Q, V = tl.associative_scan((tl.exp(dt_next * A_n[None, :]), dy * C_n), 0, _affine_combine,
-                                       reverse=True)
+            # lam_t = dy_t C_t + a_{t+1} lam_{t+1}: the same affine map, rows in reverse
+            C_r = tl.load(C_ptr + n * s_Cn + t_r * s_Cl, mask=valid_r, other=0.0).to(ACC)[:, None]
+            Q, V = tl.associative_scan((tl.exp(dt_next_r * A_n[None, :]), dy_r * C_r), 0, _affine_combine)
             lam_n = tl.sum(tl.where(rows == n, lam, 0.0), axis=0)
-            lt = V + Q * lam_n[None, :]
+            lt = tl.flip(V + Q * lam_n[None, :], 0)
             ah = h - bx  # a_t h_{t-1}
             lam_dt = lt * dt
             tl.store(dC_ptr + n * s_pn + t * s_pl, tl.sum(dy * h, axis=1), mask=valid)
