@@ -250,7 +250,7 @@ def _strides3(x):
 
 
 def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                       reverse=False, *, scale=1.0, chunk=None, block_d=None):
+                       reverse=False, *, scale=1.0, chunk=None, block_d=None, num_warps=None):
     """Gradients of `scale * selective_scan(...)` (the forward's semantics, reference.py)
     given dout = dLoss/dout.  Returns (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), None
     for an input that is None; each gradient has its input's dtype (dA, dD, ddelta_bias:
@@ -260,8 +260,11 @@ def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None,
     N = A.shape[1]
     acc_torch = torch.float64 if u.dtype == torch.float64 else torch.float32
     acc = tl.float64 if acc_torch == torch.float64 else tl.float32
-    K = chunk or min(64, max(2, triton.next_power_of_2(L)))
+    # K 32, BLOCK_D 32, 8 warps: 238 registers and no spills for Vim-Ti (sm_90, static
+    # compile); K 64 or 4 warps hit 255 registers and spill.  Not yet timed on a GPU.
+    K = chunk or min(32, max(2, triton.next_power_of_2(L)))
     BD = block_d or min(32, max(2, triton.next_power_of_2(dim)))
+    num_warps = num_warps or (8 if K * BD >= 1024 else 4)
     NP = triton.next_power_of_2(N)
     n_chunks = max(1, triton.cdiv(L, K))
     n_dblk = triton.cdiv(dim, BD)
@@ -293,7 +296,7 @@ def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B), *_strides3(C),
             *_strides3(zz), *_strides3(dout), *hs.stride(),
             *_strides3(du), *_strides3(ddelta), *_strides3(dzz), *dB.stride(),
-            HAS_D=D is not None, HAS_Z=z is not None, **flags)
+            HAS_D=D is not None, HAS_Z=z is not None, num_warps=num_warps, **flags)
     else:
         du.zero_()
         ddelta.zero_()
