@@ -7,10 +7,11 @@ allocated tensor is NaN-filled first (`poison_allocations`), so an unwritten gra
 element fails.  Inputs and the incoming gradient are drawn in the tested dtype and then
 promoted to float64 for the reference, so both sides see the same rounded values.
 
-Tolerances (relative L2 error against float64, per gradient): fp32 1e-5, bf16 3e-2,
-fp16 1e-2 (`GRAD_TOLERANCE`).  The 16-bit cases lose most of their accuracy in the
-forward's rounded output (z's gradient reads y) and in the 16-bit gradients themselves
-(one rounding, 2^-9 for bf16); the arithmetic is fp32 throughout.
+Tolerances (relative L2 error against float64, per gradient): fp32 1e-5, bf16 2e-2,
+fp16 2e-3 (`GRAD_TOLERANCE`); measured worst cases over two seeds of every case here:
+fp32 1.0e-6, bf16 4.6e-3, fp16 3.2e-4.  The 16-bit errors are the rounding of the
+16-bit gradients themselves (du, ddelta, dz, dB, dC are stored in their inputs' dtype;
+dA, dD, ddelta_bias stay fp32 and show fp32-size errors); the arithmetic is fp32.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from mamba_triton.selective_scan import (
 from mamba_triton.testing import TEST_DEVICE, assert_close, poison_allocations
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-GRAD_TOLERANCE = {"fp32": 1e-5, "bf16": 3e-2, "fp16": 1e-2}
+GRAD_TOLERANCE = {"fp32": 1e-5, "bf16": 2e-2, "fp16": 2e-3}
 TILING = dict(chunk=8, block_d=4)  # several chunks and channel blocks on tiny shapes
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 

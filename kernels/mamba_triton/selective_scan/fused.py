@@ -169,7 +169,8 @@ def _check_common(u, delta, A, B, C, D, z, delta_bias, suffix="", delta_proj_wei
 def _check_no_grad(*tensors):
     if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors):
         raise ValueError("the Triton selective scan is inference-only (no backward pass): call it under "
-                         "torch.no_grad() or torch.inference_mode(), or detach the inputs")
+                         "torch.no_grad() or torch.inference_mode(), or detach the inputs; for training use "
+                         "selective_scan_train_fn / bidirectional_scan_train_fn")
 
 
 def _empty_like_layout(u: torch.Tensor) -> torch.Tensor:
