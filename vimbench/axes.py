@@ -26,6 +26,7 @@ from typing import Any
 from .suite import SuiteError
 
 ADHOC_NAME = "adhoc"
+_DEFAULTS = {"exec_modes": ["eager"], "modes": ["infer"]}  # a suite's value of these axes when it names none
 COMMAND_LINE = "(command line)"
 # flag -> the suite key of that axis
 AXIS_FLAGS = {"--resolution": "resolutions", "--batch": "batches", "--precision": "precisions",
@@ -139,10 +140,13 @@ def override_suite_text(path: Path, source: str, axes: dict[str, list], command:
     entries = data.get("models") if isinstance(data.get("models"), list) else []
     keys = ("resolutions", "batches", "precisions", "exec_modes", "modes")
     if "models" in axes:
-        # New entries, one per --model, over the suite's values of every axis not given.
+        # New entries, one per --model, over the suite's values of every axis not given: each
+        # entry's own, else the top level's, else the suite default (an entry of mode train
+        # beside entries without `modes` must not turn the new entries into train only).
         for key in keys:
             if key not in axes:
-                seen = [v for table in (data, *entries) for v in (table.get(key) or [])]
+                seen = [v for table in entries for v in (table.get(key) or data.get(key) or _DEFAULTS.get(key, []))]
+                seen = seen or list(data.get(key) or [])
                 if seen:
                     data[key] = list(dict.fromkeys(seen))
         data["models"] = _model_entries(axes["models"])
