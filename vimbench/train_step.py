@@ -13,6 +13,7 @@ gradient (a classifier head, which forward_features never calls) is skipped by t
 as in real training of the backbone.  amp-fp16 scales the loss, as fp16 training must (small
 gradients underflow in fp16); a step whose gradients overflow is skipped by the scaler, which
 halves its scale: `loss_scale()` below the initial 65536 after the timed loop means some were.
+The scaler reads its overflow check on the host, one sync a step, as any amp-fp16 loop does.
 """
 
 from __future__ import annotations
