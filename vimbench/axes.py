@@ -1,12 +1,12 @@
 """Sweep axes from the command line: an ad-hoc suite without a file, or a suite's axes replaced.
 
     vimbench run --model vim_tiny:triton-fused --model deit_tiny:sdpa --resolution 1536 --batch 64 \\
-                 --precision amp-bf16 [--exec-mode eager]
+                 --precision amp-bf16 [--exec-mode eager] [--mode train]
     vimbench run --suite highres --resolution 2048          # highres, every entry at 2048 px
 
 Without `--suite`, `--model` (repeatable, NAME or NAME:VARIANT; NAME may be `timm:<name>`),
 `--resolution` and `--batch` make a suite named "adhoc"; `--precision` defaults to amp-fp16
-where CUDA is visible and fp32 elsewhere, `--exec-mode` to eager, the timing to
+where CUDA is visible and fp32 elsewhere, `--exec-mode` to eager, `--mode` to infer, the timing to
 TimingSettings' defaults.  With `--suite`, each axis given replaces that axis in every entry
 of the suite (the models axis: the entries become one per `--model`, each over the suite's
 values of the axes not given).  Either way the result is written out as TOML, checked like any
@@ -26,17 +26,18 @@ from typing import Any
 from .suite import SuiteError
 
 ADHOC_NAME = "adhoc"
+_DEFAULTS = {"exec_modes": ["eager"], "modes": ["infer"]}  # a suite's value of these axes when it names none
 COMMAND_LINE = "(command line)"
 # flag -> the suite key of that axis
 AXIS_FLAGS = {"--resolution": "resolutions", "--batch": "batches", "--precision": "precisions",
-              "--exec-mode": "exec_modes"}
+              "--exec-mode": "exec_modes", "--mode": "modes"}
 
 
 def given_axes(args) -> dict[str, list[str]]:
     """The axis flags given on the command line: {"--model": [...], "--resolution": [...], ...}
     (comma-separated values split; an axis not given is absent)."""
     values = {"--model": args.model, "--resolution": args.resolution, "--batch": args.batch,
-              "--precision": args.precision, "--exec-mode": args.exec_mode}
+              "--precision": args.precision, "--exec-mode": args.exec_mode, "--mode": args.mode}
     out = {}
     for flag, items in values.items():
         if items:
@@ -60,6 +61,7 @@ def check_axes(axes: dict[str, list[str]]) -> dict[str, list]:
     from .exec_modes import COMPILE_MODES, EXEC_MODES, parse_exec_mode
     from .models import get_model_spec, model_names
     from .models.timm_models import NAME_HINT, is_timm_name
+    from .modes import MODES
     from .precision import PRECISIONS
 
     out: dict[str, list] = {}
@@ -94,6 +96,10 @@ def check_axes(axes: dict[str, list[str]]) -> dict[str, list]:
             raise SuiteError(COMMAND_LINE, f"--exec-mode {value}", "unknown execution mode",
                              ", ".join(EXEC_MODES) + ", compile:" + "|".join(COMPILE_MODES)) from None
         out.setdefault("exec_modes", []).append(value)
+    for value in axes.get("--mode", []):
+        if value not in MODES:
+            raise SuiteError(COMMAND_LINE, f"--mode {value}", "unknown mode", ", ".join(MODES))
+        out.setdefault("modes", []).append(value)
     for resolution in out.get("resolutions", []):
         for name, spec in specs.items():
             if spec.patch_size is not None and resolution % spec.patch_size:
@@ -119,6 +125,7 @@ def adhoc_suite_text(axes: dict[str, list], command: str, cuda_visible: bool) ->
         "resolutions": axes["resolutions"],
         "batches": axes["batches"],
         "exec_modes": axes.get("exec_modes") or ["eager"],
+        **({"modes": axes["modes"]} if "modes" in axes else {}),  # left out: infer, the suite default
         "models": _model_entries(axes["models"]),
     }
     return _header(command, None) + dump_toml(data)
@@ -131,12 +138,15 @@ def override_suite_text(path: Path, source: str, axes: dict[str, list], command:
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(path, "(syntax)", f"not valid TOML: {exc}") from None
     entries = data.get("models") if isinstance(data.get("models"), list) else []
-    keys = ("resolutions", "batches", "precisions", "exec_modes")
+    keys = ("resolutions", "batches", "precisions", "exec_modes", "modes")
     if "models" in axes:
-        # New entries, one per --model, over the suite's values of every axis not given.
+        # New entries, one per --model, over the suite's values of every axis not given: each
+        # entry's own, else the top level's, else the suite default (an entry of mode train
+        # beside entries without `modes` must not turn the new entries into train only).
         for key in keys:
             if key not in axes:
-                seen = [v for table in (data, *entries) for v in (table.get(key) or [])]
+                seen = [v for table in entries for v in (table.get(key) or data.get(key) or _DEFAULTS.get(key, []))]
+                seen = seen or list(data.get(key) or [])
                 if seen:
                     data[key] = list(dict.fromkeys(seen))
         data["models"] = _model_entries(axes["models"])
@@ -155,7 +165,7 @@ def override_suite_text(path: Path, source: str, axes: dict[str, list], command:
 def _distinct_entries(data: dict) -> list[dict] | None:
     """Entries that name each cell once, where replacing an axis made two entries name the same cell
     (e.g. one at 224 px, one at 1248 px, both now at 2048 px): one entry per model, variant,
-    exec mode, precision and batch, its resolutions in order.  None when no cell repeats."""
+    exec mode, mode, precision and batch, its resolutions in order.  None when no cell repeats."""
     from .models import get_model_spec
 
     def axis(entry, key, default=None):
@@ -168,20 +178,20 @@ def _distinct_entries(data: dict) -> list[dict] | None:
             variants = entry.get("variants") or [get_model_spec(entry["name"]).default_variant]
         except (KeyError, TypeError):
             return None  # left to the suite check, which names the problem
-        for variant, exec_mode, precision, batch, resolution in itertools.product(
-                variants, axis(entry, "exec_modes", ["eager"]), axis(entry, "precisions"), axis(entry, "batches"),
-                axis(entry, "resolutions")):
-            cell = (entry["name"], variant, resolution, batch, precision, exec_mode)
+        for variant, exec_mode, mode, precision, batch, resolution in itertools.product(
+                variants, axis(entry, "exec_modes", ["eager"]), axis(entry, "modes", ["infer"]),
+                axis(entry, "precisions"), axis(entry, "batches"), axis(entry, "resolutions")):
+            cell = (entry["name"], variant, resolution, batch, precision, exec_mode, mode)
             if cell in seen:
                 repeated = True
                 continue
             seen.add(cell)
-            groups.setdefault((entry["name"], variant, exec_mode, precision, batch), []).append(resolution)
+            groups.setdefault((entry["name"], variant, exec_mode, mode, precision, batch), []).append(resolution)
     if not repeated:
         return None
     return [{"name": name, "variants": [variant], "resolutions": resolutions, "batches": [batch],
-             "precisions": [precision], "exec_modes": [exec_mode]}
-            for (name, variant, exec_mode, precision, batch), resolutions in groups.items()]
+             "precisions": [precision], "exec_modes": [exec_mode], "modes": [mode]}
+            for (name, variant, exec_mode, mode, precision, batch), resolutions in groups.items()]
 
 
 def _model_entries(models: list[tuple[str, str | None]]) -> list[dict]:

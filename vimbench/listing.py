@@ -1,15 +1,15 @@
-"""`vimbench list`: the suites, models, precisions and execution modes vimbench knows."""
+"""`vimbench list`: the suites, models, precisions, execution modes and modes vimbench knows."""
 
 from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("what", nargs="?", choices=("suites", "models", "precisions", "exec_modes", "all"),
+    parser.add_argument("what", nargs="?", choices=("suites", "models", "precisions", "exec_modes", "modes", "all"),
                         default="all", help="what to list (default: all)")
 
 
 def main(args) -> int:
-    sections = ("suites", "models", "precisions", "exec_modes") if args.what == "all" else (args.what,)
+    sections = ("suites", "models", "precisions", "exec_modes", "modes") if args.what == "all" else (args.what,)
     for n, section in enumerate(sections):
         if n:
             print()
@@ -63,3 +63,11 @@ def _print_exec_modes() -> None:
                     "cuda_graph": "capture one forward into a CUDA graph, time its replays (CUDA only)",
                     "compile": "torch.compile; compile:MODE with MODE in " + ", ".join(COMPILE_MODES)}
     _table("execution modes:", [(m, descriptions.get(m, "")) for m in EXEC_MODES])
+
+
+def _print_modes() -> None:
+    from .modes import DESCRIPTIONS, TRAIN, TRAIN_EXEC_MODES, TRAIN_PRECISIONS
+
+    limits = f" (exec mode {', '.join(TRAIN_EXEC_MODES)}; precisions {', '.join(TRAIN_PRECISIONS)})"
+    rows = [(mode, text + (limits if mode == TRAIN else "")) for mode, text in DESCRIPTIONS.items()]
+    _table("modes (suite key `modes`, --mode):", rows)

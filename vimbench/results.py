@@ -40,6 +40,9 @@ class Row:
     batch: int
     precision: str                    # fp32 | tf32 | amp-fp16 | amp-bf16 | fp16 | bf16
     exec_mode: str = "eager"          # eager | cuda_graph | compile
+    # infer (forward only) | train (one training step per timed call; modes.py).  Rows written
+    # before this field existed read as "infer", which is what they measured.
+    mode: str = "infer"
     purpose: str = "measure"          # "measure" | "oom_estimate" (smaller-batch probe of an OOM cell)
     repeat: int = 0                   # index of this measurement when a suite repeats every cell
     tokens: int | None = None         # sequence length the model sees (patches + cls)
@@ -79,6 +82,12 @@ class Row:
     # is the larger of it and the replay's peak.  Rows without it (written before) either missed
     # the activations or held the input twice: report.load leaves their allocated figure out.
     mem_graph_capture_peak_bytes: int | None = None
+    # --- training (mode "train" only; train_step.py) ---
+    train_loss: float | None = None   # the first step's loss (checked finite)
+    train_params_with_grad: int | None = None  # parameter elements the loss reached (the optimizer skips the rest)
+    train_optimizer: str | None = None
+    train_optimizer_state_bytes: int | None = None  # AdamW's moments, part of every step's memory
+    train_loss_scale: float | None = None  # amp-fp16's GradScaler scale after timing; < 65536: steps were skipped
     # --- energy and telemetry (NVML) ---
     energy_j_per_image: float | None = None
     images_per_joule: float | None = None

@@ -5,11 +5,15 @@
                              crash or a hang costs one row, and allocator state never leaks
                              from one cell into the next
 
-The lifecycle, all under torch.inference_mode():
-  1. telemetry snapshot; TF32 set explicitly from the precision policy
+The lifecycle, all under torch.inference_mode() (mode "infer") or with autograd on ("train"):
+  1. telemetry snapshot; TF32 set explicitly from the precision policy; in mode train, a
+     variant without a backward pass stops here with an error row saying what is missing
   2. build the model at the cell's resolution, cast to the policy's dtype, move to the device
-  3. prepare the execution mode (eager | cuda_graph | compile; setup time kept apart)
-  4. first call, timed separately; its output must be finite (NaN/Inf -> error row)
+  3. prepare the execution mode (eager | cuda_graph | compile; setup time kept apart), or in
+     mode train the training step (train_step.py: forward, loss, backward, AdamW step), which
+     is then the timed call everywhere below
+  4. first call, timed separately; its output (train: the loss) must be finite (NaN/Inf ->
+     error row)
   5. warm-up until a count and a time are both met, then the timed loop (CUDA events),
      sampled by the telemetry thread for power, clocks, throttling and energy
   6. a separate memory pass: peaks from a clean allocator, plus NVML's process memory
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .modes import TRAIN
 from .results import STATUS_ERROR, STATUS_OK, STATUS_OOM, Row
 from .suite import Cell
 from .timing import TimingSettings
@@ -52,6 +57,10 @@ class CellJob:
 
 class NonFiniteOutput(RuntimeError):
     pass
+
+
+class TrainUnsupported(RuntimeError):
+    """A train cell of a variant without a backward pass (ModelSpec.train_unsupported)."""
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -74,7 +83,7 @@ def _new_row(job: CellJob) -> Row:
     return Row(
         cell_id=cell.cell_id, suite=job.suite, model=cell.model, variant=cell.variant,
         resolution=cell.resolution, batch=cell.batch, precision=cell.precision, exec_mode=cell.exec_mode,
-        purpose=cell.purpose, repeat=cell.repeat, device=job.device,
+        mode=cell.mode, purpose=cell.purpose, repeat=cell.repeat, device=job.device,
         gpu_name=cond.get("gpu_name"), torch_version=cond.get("torch_version"),
         triton_version=cond.get("triton_version"), timm_version=cond.get("timm_version"),
         git_commit=cond.get("git_commit"), hostname=cond.get("hostname"),
@@ -101,7 +110,8 @@ def run_cell(job: CellJob) -> Row:
         if job.device == "cuda":
             row.telemetry_before = telemetry.snapshot()
             row.gpu_name = row.gpu_name or torch.cuda.get_device_name()
-        with torch.inference_mode():
+        # Training needs autograd; inference runs without it (no graph kept, inference tensors).
+        with torch.enable_grad() if job.cell.mode == TRAIN else torch.inference_mode():
             _measure_into(row, job, phase)
     except Exception as exc:  # noqa: BLE001 - any failure of the cell becomes its row
         if _is_oom(exc):
@@ -109,7 +119,7 @@ def run_cell(job: CellJob) -> Row:
         else:
             row.status = STATUS_ERROR
             row.error = f"{where['phase']}: {_first_line(exc)}"
-            if not isinstance(exc, NonFiniteOutput):
+            if not isinstance(exc, (NonFiniteOutput, TrainUnsupported)):
                 row.error += "\n" + "".join(traceback.format_exception(exc)[-3:])[-2000:]
     if job.device == "cuda":
         # Outside the except block: the traceback (and the tensors its frames hold) is gone,
@@ -128,6 +138,7 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
     from . import exec_modes, memory, telemetry, timing
     from .models import create_model, get_model_spec
     from .precision import get_policy
+    from .train_step import OPTIMIZER, TrainStep
 
     cell, device = job.cell, job.device
     policy = get_policy(cell.precision)
@@ -139,6 +150,12 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
         row.attention = cell.variant
     elif spec.variant_kind == "scan_backend":
         row.scan_backend = cell.variant
+    if cell.mode == TRAIN:
+        phase("train support")
+        blocker = spec.train_blocker(cell.variant)
+        if blocker is not None:
+            raise TrainUnsupported(f"mode train: {cell.model} {spec.variant_kind} {cell.variant!r} cannot train, "
+                                   f"{blocker}")
     torch.manual_seed(job.seed)
 
     phase("build")
@@ -148,15 +165,7 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
     row.mem_weights_bytes = memory.weights_bytes(model)
     images = torch.randn(cell.batch, 3, cell.resolution, cell.resolution, device=device,
                          dtype=policy.torch_param_dtype())
-
-    phase("exec_mode setup")
     autocast_dtype = getattr(torch, policy.autocast_dtype) if policy.autocast_dtype else None
-    run, setup_s = exec_modes.prepare(model.forward_features, images, cell.exec_mode, autocast_dtype=autocast_dtype)
-    row.compile_s = setup_s if cell.exec_mode != "eager" else None
-    x = getattr(run, "static_input", images)  # a CUDA graph replays on its own input buffer
-
-    def forward():
-        return run(x)
 
     def check_finite(out):
         tensor = out[0] if isinstance(out, (tuple, list)) else out
@@ -164,8 +173,34 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
         if not bool(finite.all()):
             n_nan = int(torch.isnan(tensor).sum())
             n_inf = int(torch.isinf(tensor).sum())
-            raise NonFiniteOutput(f"model output is not finite: {n_nan} NaN and {n_inf} Inf "
+            what = "training loss" if cell.mode == TRAIN else "model output"
+            raise NonFiniteOutput(f"{what} is not finite: {n_nan} NaN and {n_inf} Inf "
                                   f"of {tensor.numel()} values ({cell.precision}); no timing taken")
+
+    run = None
+    if cell.mode == TRAIN:
+        phase("train setup")
+        step = TrainStep(model, images, autocast_dtype)
+        row.train_optimizer = OPTIMIZER
+        forward = step
+
+        def check_output(loss):
+            check_finite(loss)
+            row.train_loss = float(loss)
+            row.train_params_with_grad = step.params_with_grad()
+            if not row.train_params_with_grad:
+                raise TrainUnsupported("mode train: the training step reached no parameter (the loss has no "
+                                       "gradient path through forward_features)")
+    else:
+        phase("exec_mode setup")
+        run, setup_s = exec_modes.prepare(model.forward_features, images, cell.exec_mode,
+                                          autocast_dtype=autocast_dtype)
+        row.compile_s = setup_s if cell.exec_mode != "eager" else None
+        x = getattr(run, "static_input", images)  # a CUDA graph replays on its own input buffer
+
+        def forward():
+            return run(x)
+        check_output = check_finite
 
     phase("first call")
     sampler = telemetry.TelemetrySampler() if device == "cuda" else None
@@ -175,7 +210,7 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
             if sampler is not None:
                 during_timing.enter_context(sampler)  # leaves when the timed loop has synchronised
 
-        result = timing.measure(forward, device, job.timing, check_first_output=check_finite,
+        result = timing.measure(forward, device, job.timing, check_first_output=check_output,
                                 on_timed_start=start_timed_loop)
     stats = timing.summarize(result.samples_ms, cell.batch)
     row.timer, row.n_samples, row.samples_ms = result.timer, stats.n, result.samples_ms
@@ -191,8 +226,11 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
             row.images_per_joule = images_timed / energy
             row.energy_source = sampler.summary.get("energy_source")
 
+    if cell.mode == TRAIN:
+        row.train_optimizer_state_bytes, row.train_loss_scale = step.optimizer_state_bytes(), step.loss_scale()
+
     phase("memory pass")
-    peak = memory.measure_peak(forward, device)
+    peak = memory.measure_peak(forward, device)  # train: one whole step, optimizer state included
     row.mem_graph_capture_peak_bytes = getattr(run, "capture_peak_allocated_bytes", None)
     if row.mem_graph_capture_peak_bytes is not None and peak.max_allocated_bytes is not None:
         peak.max_allocated_bytes = max(peak.max_allocated_bytes, row.mem_graph_capture_peak_bytes)

@@ -11,6 +11,8 @@ Every mistake is one `SuiteError` naming the file, the key and the allowed value
     resolutions = [512, 1024]           # ... image side in pixels, a multiple of the patch size
     batches = [128]
     exec_modes = ["eager"]
+    modes = ["infer"]                   # infer (forward only) | train (a training step; modes.py: train takes
+                                        # exec mode eager, precisions fp32/amp-fp16/amp-bf16)
     repeats = 1                         # measure every cell this many times (run-to-run spread)
     estimate_oom_batches = [8, 16, 32]  # when a cell OOMs, probe these smaller batches (rows
                                         # with purpose "oom_estimate", never mixed with measured ones)
@@ -28,7 +30,7 @@ Every mistake is one `SuiteError` naming the file, the key and the allowed value
     [[models]]
     name = "deit_tiny"
     variants = ["eager", "sdpa"]        # default: the model's default variant
-    # resolutions / batches / precisions / exec_modes here override the defaults above
+    # resolutions / batches / precisions / exec_modes / modes here override the defaults above
 
     [[models]]
     name = "timm:resnet101"             # any timm model (random init, forward_features timed; variant
@@ -45,6 +47,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .modes import INFER, MODES, TRAIN, train_refusal
 from .precision import PRECISIONS
 from .timing import TimingSettings
 
@@ -53,12 +56,12 @@ ISOLATIONS = ("process", "inline")
 PURPOSE_MEASURE = "measure"
 PURPOSE_OOM_ESTIMATE = "oom_estimate"
 
-_TOP_KEYS = {"name", "description", "device", "precisions", "resolutions", "batches", "exec_modes",
+_TOP_KEYS = {"name", "description", "device", "precisions", "resolutions", "batches", "exec_modes", "modes",
              "repeats", "estimate_oom_batches", "cell_timeout_s", "isolation", "plugins", "timing", "models"}
 _TIMING_KEYS = {f for f in TimingSettings.__dataclass_fields__}
-_ENTRY_KEYS = {"name", "variants", "resolutions", "batches", "precisions", "exec_modes"}
+_ENTRY_KEYS = {"name", "variants", "resolutions", "batches", "precisions", "exec_modes", "modes"}
 # Filter keys accepted by `expand_cells(only=...)` and `vimbench run --only KEY=VALUE`.
-CELL_KEYS = ("model", "variant", "resolution", "batch", "precision", "exec_mode")
+CELL_KEYS = ("model", "variant", "resolution", "batch", "precision", "exec_mode", "mode")
 
 
 class SuiteError(ValueError):
@@ -81,6 +84,7 @@ class Cell:
     batch: int
     precision: str
     exec_mode: str = "eager"
+    mode: str = INFER
     purpose: str = PURPOSE_MEASURE
     repeat: int = 0
 
@@ -88,6 +92,8 @@ class Cell:
     def cell_id(self) -> str:
         parts = [self.model, self.variant, f"r{self.resolution}", f"b{self.batch}", self.precision,
                  self.exec_mode]
+        if self.mode != INFER:  # inference ids stay as they were, so older runs resume
+            parts.append(self.mode)
         if self.purpose != PURPOSE_MEASURE:
             parts.append(self.purpose)
         if self.repeat:
@@ -95,7 +101,8 @@ class Cell:
         return "|".join(parts)
 
     def label(self) -> str:
-        return f"{self.model} {self.variant} {self.resolution}px b{self.batch} {self.precision}"
+        label = f"{self.model} {self.variant} {self.resolution}px b{self.batch} {self.precision}"
+        return label + (f" {self.mode}" if self.mode != INFER else "")
 
     def value(self, key: str) -> str:
         return str(getattr(self, key))
@@ -109,6 +116,7 @@ class ModelEntry:
     batches: tuple[int, ...]
     precisions: tuple[str, ...]
     exec_modes: tuple[str, ...]
+    modes: tuple[str, ...] = (INFER,)
 
 
 @dataclass
@@ -223,6 +231,7 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
         "batches": _int_list(data, "batches", path, "", default=None, minimum=1),
         "precisions": _choice_list(data, "precisions", tuple(PRECISIONS), path, "", default=None),
         "exec_modes": _exec_mode_list(data, path, "", default=["eager"]),
+        "modes": _choice_list(data, "modes", MODES, path, "", default=[INFER]),
     }
     models = data.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, dict) for m in models):
@@ -241,6 +250,7 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
             values[key] = _int_list(entry, key, path, where, default=defaults[key], minimum=1)
         values["precisions"] = _choice_list(entry, "precisions", tuple(PRECISIONS), path, where, default=defaults["precisions"])
         values["exec_modes"] = _exec_mode_list(entry, path, where, default=defaults["exec_modes"])
+        values["modes"] = _choice_list(entry, "modes", MODES, path, where, default=defaults["modes"])
         for key, value in values.items():
             if not value:
                 raise SuiteError(path, where + key, "not given here nor at the top level", "a non-empty list")
@@ -248,10 +258,13 @@ def _validate(data: dict[str, Any], path: Path, source: str, only_models: set[st
         if only_models is None or model in only_models:
             resolutions_key = where + "resolutions" if "resolutions" in entry else "resolutions"
             variants = _check_against_registry(path, where, model, variants, values["resolutions"], resolutions_key)
+            if TRAIN in values["modes"]:
+                _check_train(path, where, entry, model, variants, values)
         elif variants is None:
             variants = []
         suite.entries.append(ModelEntry(model, tuple(variants), tuple(values["resolutions"]), tuple(values["batches"]),
-                                        tuple(values["precisions"]), tuple(values["exec_modes"])))
+                                        tuple(values["precisions"]), tuple(values["exec_modes"]),
+                                        tuple(values["modes"])))
 
     # One model may appear in several entries (e.g. other resolutions or exec modes), but a
     # cell only once: a duplicate would be measured twice and one row would shadow the other.
@@ -294,10 +307,25 @@ def _check_against_registry(path, where, model, variants, resolutions, resolutio
     return list(variants)
 
 
+def _check_train(path, where, entry, model, variants, values) -> None:
+    """The first train cell of an entry that cannot be measured at all (modes.train_refusal) is a
+    SuiteError naming the key at fault: the entry's own, or the top-level one it inherits."""
+    from .models import get_model_spec
+
+    spec = get_model_spec(model)
+    for variant, resolution, precision, exec_mode in itertools.product(
+            variants, values["resolutions"], values["precisions"], values["exec_modes"]):
+        refusal = train_refusal(spec, variant, resolution, precision, exec_mode)
+        if refusal is not None:
+            axis, problem, allowed = refusal
+            key = where + axis if axis in entry else axis
+            raise SuiteError(path, key, f"{problem} ({where.rstrip('.')}, {model}, has mode train)", allowed)
+
+
 def _entry_cells(entry: ModelEntry) -> list[Cell]:
-    return [Cell(entry.model, v, r, b, p, e)
-            for v, r, b, p, e in itertools.product(entry.variants, entry.resolutions, entry.batches,
-                                                   entry.precisions, entry.exec_modes)]
+    return [Cell(entry.model, v, r, b, p, e, m)
+            for v, r, b, p, e, m in itertools.product(entry.variants, entry.resolutions, entry.batches,
+                                                      entry.precisions, entry.exec_modes, entry.modes)]
 
 
 def parse_only(items: list[str] | None) -> dict[str, set[str]]:

@@ -5,7 +5,7 @@
     vimbench run --suite highres --resolution 2048 --precision amp-bf16
     vimbench run --resume runs/20261126-170000-highres
 
-Axis flags (--model, --resolution, --batch, --precision, --exec-mode) make an ad-hoc suite
+Axis flags (--model, --resolution, --batch, --precision, --exec-mode, --mode) make an ad-hoc suite
 without --suite, or replace that axis of the suite given (axes.py); --only and --models
 then select cells as usual.
 
@@ -55,10 +55,13 @@ def add_arguments(parser) -> None:
                       help="fp32, tf32, amp-fp16, amp-bf16, fp16, bf16 (ad-hoc default: amp-fp16 with CUDA, else fp32)")
     axes.add_argument("--exec-mode", action="append", metavar="M",
                       help="eager (ad-hoc default), cuda_graph, compile[:MODE]")
+    axes.add_argument("--mode", action="append", metavar="M",
+                      help="infer (default: forward only) or train (a training step: forward, loss, backward, "
+                           "AdamW; eager, fp32/amp-fp16/amp-bf16)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run in RUN_DIR")
     parser.add_argument("--only", action="append", metavar="KEY=VALUE[,VALUE]",
                         help="run only matching cells; keys: model, variant, resolution, batch, precision, "
-                             "exec_mode (repeatable, all must match)")
+                             "exec_mode, mode (repeatable, all must match)")
     parser.add_argument("--models", metavar="NAME[,NAME]", help="shorthand for --only model=NAME[,NAME]")
     parser.add_argument("--repeats", type=int, help="measure every cell this many times (overrides the suite)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), help="override the suite's device")
@@ -125,6 +128,8 @@ def _main(args) -> int:
         for cell in cells:
             print(cell.cell_id)
         print(f"{len(cells)} cells on {device}", file=sys.stderr)
+        for note in _train_error_notes(cells):
+            print(note, file=sys.stderr)
         return 0
 
     from . import env as env_module
@@ -165,10 +170,23 @@ def _suite_from_axes(args, axes: dict[str, list[str]], only_models: set[str] | N
     return load_suite_text(adhoc_suite_text(checked, command, cuda_visible), COMMAND_LINE, only_models)
 
 
+def _train_error_notes(cells: list[Cell]) -> list[str]:
+    """For a dry run: the train cells that will be error rows (a variant without a backward pass)."""
+    from .models import get_model_spec
+    from .modes import TRAIN
+
+    counts: dict[tuple[str, str], int] = {}
+    for cell in cells:
+        if cell.mode == TRAIN and get_model_spec(cell.model).train_blocker(cell.variant):
+            counts[(cell.model, cell.variant)] = counts.get((cell.model, cell.variant), 0) + 1
+    return [f"{n} train cell(s) of {model}:{variant} will be error rows: "
+            f"{get_model_spec(model).train_blocker(variant)}" for (model, variant), n in counts.items()]
+
+
 def _selection_values(suite: Suite) -> str:
     values: dict[str, set[str]] = {}
     for cell in suite.cells():
-        for key in ("model", "variant", "resolution", "batch", "precision", "exec_mode"):
+        for key in ("model", "variant", "resolution", "batch", "precision", "exec_mode", "mode"):
             values.setdefault(key, set()).add(cell.value(key))
     return "; ".join(f"{k}: {', '.join(sorted(v))}" for k, v in values.items())
 
@@ -268,7 +286,8 @@ def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: li
 
 
 def _probes_for(row: Row, suite: Suite) -> list[Cell]:
-    cell = Cell(row.model, row.variant, row.resolution, row.batch, row.precision, row.exec_mode, row.purpose, row.repeat)
+    cell = Cell(row.model, row.variant, row.resolution, row.batch, row.precision, row.exec_mode, mode=row.mode,
+                purpose=row.purpose, repeat=row.repeat)
     return oom_probe_cells(cell, suite)
 
 
@@ -322,7 +341,8 @@ class Progress:
         outcome = _outcome(row)
         if self.tty:
             self.stream.write("\r\033[K")
-        self.stream.write(f"  {row.model} {row.variant} {row.resolution}px b{row.batch} {row.precision}"
+        mode = "" if row.mode == "infer" else f" {row.mode}"
+        self.stream.write(f"  {row.model} {row.variant} {row.resolution}px b{row.batch} {row.precision}{mode}"
                           f"{_purpose_tag(row.purpose)}: {outcome}\n")
         if row.high_cv:
             self.stream.write(f"  warning: latency CV {row.latency_cv:.1%} > 5% for {row.cell_id}; "
@@ -360,13 +380,13 @@ def _clock(seconds: float) -> str:
 def print_summary(rows: list[Row], file=None) -> None:
     """A compact table of the rows, one line per cell."""
     file = file or sys.stdout
-    header = ("model", "variant", "res", "batch", "precision", "exec", "purpose", "rep", "status",
+    header = ("model", "variant", "res", "batch", "precision", "exec", "mode", "purpose", "rep", "status",
               "img/s", "median ms", "p10-p90 ms", "CV", "alloc GiB", "nvml GiB", "thr")
     table = [header]
     for r in rows:
         ok = r.status == STATUS_OK
         table.append((
-            r.model, r.variant, str(r.resolution), str(r.batch), r.precision, r.exec_mode,
+            r.model, r.variant, str(r.resolution), str(r.batch), r.precision, r.exec_mode, r.mode,
             "" if r.purpose == PURPOSE_MEASURE else r.purpose, str(r.repeat), r.status,
             f"{r.images_per_s:,.1f}" if ok else "-",
             f"{r.latency_ms_median:.2f}" if ok else "-",
@@ -379,7 +399,7 @@ def print_summary(rows: list[Row], file=None) -> None:
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     print(file=file)
     for n, line in enumerate(table):
-        print("  ".join(cell.ljust(w) if i < 9 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))),
+        print("  ".join(cell.ljust(w) if i < 10 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))),
               file=file)
         if n == 0:
             print("  ".join("-" * w for w in widths), file=file)

@@ -11,8 +11,8 @@ Besides the registered models, any timm model is a baseline under `timm:<name>`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class ModelSpec:
     # (variant, forward) -> the attention backend a cell's timed call `forward()` runs
     # (recorded as the row's `attention_backend`); None for a model without attention
     attention_backend: Callable[[str, Callable[[], object]], str] | None = None
+    # Training (mode "train", vimbench/modes.py).  A variant listed here has no backward pass:
+    # variant -> what is missing, the message of its train cells' error rows.  Every other
+    # variant trains through PyTorch autograd.
+    train_unsupported: Mapping[str, str] = field(default_factory=dict)
+    # variant -> (largest resolution in px, why): train cells above it are refused at suite load
+    train_max_resolution: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    def train_blocker(self, variant: str) -> str | None:
+        """Why `variant` cannot run a training step (no backward pass), or None when it can."""
+        return self.train_unsupported.get(variant)
 
     def tokens(self, resolution: int) -> int | None:
         """Sequence length at this resolution: patches plus the cls token (None: not a patch model)."""

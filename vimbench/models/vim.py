@@ -219,6 +219,27 @@ def _build_variant(size: str, variant: str, img_size: int) -> VisionMamba:
     return vim(size, img_size=img_size, scan_backend=scan_backend, fused=fused)
 
 
+# Training (mode "train"): the Triton kernels and the official build are forward-only (issue 18
+# tracks the Triton backward kernels); only the PyTorch reference trains, through autograd.
+_TRITON_NO_BACKWARD = ("mamba_triton's {kernels} forward-only (no backward pass yet; Triton backward kernels "
+                       "are being written, issue 18); train Vim with variant 'torch' (the PyTorch reference scan, "
+                       "up to 512 px) meanwhile")
+TRAIN_UNSUPPORTED = {
+    "triton": "no backward pass: " + _TRITON_NO_BACKWARD.format(kernels="selective scan kernel is"),
+    "triton" + FUSED_SUFFIX: "no backward pass: " + _TRITON_NO_BACKWARD.format(
+        kernels="selective scan, add+RMSNorm and conv1d kernels are"),
+    OFFICIAL: ("no backward pass: `python -m vimbench.official.build` compiles mamba_ssm's and causal_conv1d's "
+               "forward kernels only (their backward entry points raise; issue 18); train Vim with variant 'torch' "
+               "(up to 512 px) meanwhile"),
+}
+# The reference scan is a Python loop over tokens whose autograd keeps every step's state: about
+# 3 MB per token per image for Vim-Ti (saved-tensor hooks at 64-192 px), i.e. ~3 GB an image at
+# 512 px and ~12 GB at 1024 px, and a few hundred small kernels per token a step (2 directions
+# x 24 blocks x forward and backward).
+TORCH_TRAIN_MAX_RESOLUTION = (512, "the PyTorch reference scan (a Python loop over tokens) keeps every token's state "
+                                   "for autograd, about 3 MB per token per image for Vim-Ti (~12 GB an image at "
+                                   "1024 px), and runs hundreds of thousands of small kernels a step")
+
 for _size in VIM_EMBED_DIMS:
     register_model(ModelSpec(
         name=f"vim_{_size}", family="vim", variant_kind="scan_backend",
@@ -227,6 +248,7 @@ for _size in VIM_EMBED_DIMS:
         # 2.9x faster on an H100 at 1248 px (reports/highres-h100), so they are the default.
         default_variant="triton" + FUSED_SUFFIX, patch_size=16,
         builder=lambda variant, img_size, _size=_size: _build_variant(_size, variant, img_size),
+        train_unsupported=TRAIN_UNSUPPORTED, train_max_resolution={"torch": TORCH_TRAIN_MAX_RESOLUTION},
         description=f"Vision Mamba {_size} (D={VIM_EMBED_DIMS[_size]}, depth 24, middle cls token, "
                     "bimamba v2), official architecture",
     ))

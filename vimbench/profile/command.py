@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("cells from a suite")
     src.add_argument("--suite", help="suite name or path (see `vimbench list`)")
     src.add_argument("--cell", action="append", default=[], metavar="INDEX|KEY=VALUE[,VALUE]",
-                     help="a cell of the suite by its 0-based index in the suite's cell order, or a filter "
+                     help="an inference cell of the suite by its 0-based index among them, or a filter "
                           "(keys: model, variant, resolution, batch, precision, exec_mode; filters on different "
                           "keys combine); repeatable; without --cell every cell of the suite is profiled")
     cli = parser.add_argument_group("cells from the command line")
@@ -121,10 +121,14 @@ def _model_variant(text: str, default_variant: str | None) -> tuple[str, str | N
 
 
 def _suite_cells(name: str, selectors: list[str]):
+    from vimbench.modes import INFER
     from vimbench.suite import expand_cells, load_suite, parse_only
 
     suite = load_suite(name)
-    all_cells = expand_cells(suite)
+    all_cells = [c for c in expand_cells(suite) if c.mode == INFER]  # a profile runs forwards only
+    if not all_cells:
+        raise UsageError(f"--suite {name}: profiles time inference; suite {suite.name} has only train cells "
+                         "(mode train is not profiled yet)")
     indices = [s for s in selectors if s.strip().isdigit()]
     filters = [s for s in selectors if not s.strip().isdigit()]
     chosen = []

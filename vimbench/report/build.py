@@ -2,6 +2,8 @@
 
 One run gives one report.  Several runs give one section per run (ratios are only taken
 inside a run: one card, one session) plus a comparison of each later run against the first.
+Rows of mode "train" (a training step per timed call) get a section of their own
+(training.py); the verdict, claims, ratios and inference tables read "infer" rows only.
 Nothing here reads a clock or the host, so the same inputs give byte-identical outputs.
 """
 
@@ -12,17 +14,20 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from vimbench.modes import INFER
 from vimbench.report import claims as claims_mod
-from vimbench.report import plots, sections
+from vimbench.report import plots, sections, training
 from vimbench.report.compare import match_runs
 from vimbench.report.estimate import estimate_oom_cells
-from vimbench.report.load import Run, combine_runs, load_runs
+from vimbench.report.load import Run, combine_runs, load_runs, of_mode
 from vimbench.report.names import GB, MEMORY_METRICS, file_safe, series_label
 from vimbench.report.paper import PAPER_CITATION, load_paper_figure1
 from vimbench.report.tables import at_condition, conditions, measured_cells, measured_rows, ratio_table
 from vimbench.report.verdict import verdict_cells
 
 REPORT_FILE = "report.md"
+NO_INFER = ("No inference rows (mode infer) in this run: the claims are about inference, so there is no verdict; "
+            "its training rows are in the training section.")
 
 
 @dataclass
@@ -34,9 +39,21 @@ class Analysis:
     ratios: object       # DataFrame from ratio_table
     claims: list
     verdicts: list       # verdict.VerdictCell, the table at the top of the report
+    full_run: Run | None = None  # the run with its train rows too (`run` holds the infer rows only)
+
+    @property
+    def train(self):
+        """The run's train rows (training.py), reported apart from everything above."""
+        return training.train_frame((self.full_run or self.run).frame)
+
+    @property
+    def has_infer(self) -> bool:
+        return not self.run.frame.empty
 
 
 def analyse(run: Run, metric: str) -> Analysis:
+    """The inference analysis of a run (its "infer" rows), with the whole run kept beside it."""
+    full_run, run = run, of_mode(run, INFER)
     rows = measured_rows(run.frame)
     cells = measured_cells(run.frame)
     estimates = estimate_oom_cells(run.frame)
@@ -45,7 +62,7 @@ def analyse(run: Run, metric: str) -> Analysis:
     probes = run.frame[run.frame["purpose"] == "oom_estimate"]
     return Analysis(run, rows, cells, estimates, ratios,
                     claims_mod.claim_rows(ratios, card_memory, metric, probes),
-                    verdict_cells(cells, probes, estimates, metric))
+                    verdict_cells(cells, probes, estimates, metric), full_run)
 
 
 def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False,
@@ -76,7 +93,7 @@ def write_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
         parts.append(f"Regenerate with `{command}` (from the repository root).")
     for a in analyses:
         parts.append(_verdict_heading(a.run.label if multi else None))
-        parts.append(sections.verdict_md(a.verdicts, a.run.gpu_name, metric, paper))
+        parts.append(sections.verdict_md(a.verdicts, a.run.gpu_name, metric, paper) if a.has_infer else NO_INFER)
     parts.append(_reading_guide(metric))
     for c in comparisons:
         parts.append(sections.comparison_md(c, out_dir, metric, analyses))
@@ -93,7 +110,7 @@ def write_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
 def _write_csvs(out_dir: Path, analyses: list[Analysis], comparisons) -> None:
     import pandas as pd
 
-    frames = [a.run.frame.copy() for a in analyses]
+    frames = [pd.concat([a.run.frame, a.train], ignore_index=True) for a in analyses]  # both modes
     combined = pd.concat(frames, ignore_index=True)
     for column in combined.columns:  # lists and dicts (samples, telemetry) as sorted JSON
         if combined[column].map(lambda v: isinstance(v, (list, dict))).any():
@@ -162,7 +179,9 @@ def _heading(level: int, text: str) -> str:
 def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, level: int, titled: bool) -> str:
     run = a.run
     parts = [_heading(level - 1, f"Run: {run.label}")] if titled else []
-    parts.append(_run_header(run, out_dir))
+    parts.append(_run_header(a.full_run or run, out_dir))
+    if not a.has_infer:
+        return "\n\n".join([*parts, _training_section(a, out_dir, prefix, metric, level)])
     parts.append(_heading(level, "Claims: 2.8x faster, 86.8% less memory at 1248 px (Vim-Ti vs DeiT-Ti)"))
     parts.append(sections.claims_md(a, metric, paper))
     colors = plots.series_colors(list(a.cells["series"]))
@@ -229,14 +248,26 @@ def _run_section(a: Analysis, out_dir: Path, prefix: str, metric: str, paper, le
     if notes:
         parts.append(_heading(level, "Notes and warnings"))
         parts.append("\n".join(f"- {n}" for n in notes))
+    train = _training_section(a, out_dir, prefix, metric, level)
+    if train:
+        parts.append(train)
     return "\n\n".join(parts)
 
 
+def _training_section(a: Analysis, out_dir: Path, prefix: str, metric: str, level: int) -> str | None:
+    run = a.full_run or a.run
+    return training.training_md(a.train, run.gpu_name, run.gpu_total_memory[0], metric, out_dir, prefix, level)
+
+
 def _run_header(run: Run, out_dir: Path) -> str:
+    """The run's conditions; `run` with both modes (the cell counts are per mode)."""
     frame = run.frame
-    measure = frame[frame["purpose"] == "measure"]
+    measure = frame[(frame["purpose"] == "measure") & (frame["mode"] == INFER)]
     counts = ", ".join(f"{(measure['status'] == s).sum()} {s}" for s in ("ok", "oom", "error"))
-    probes = (frame["purpose"] == "oom_estimate").sum()
+    train = training.train_frame(frame)
+    train = train[train["purpose"] == "measure"]
+    train_counts = ", ".join(f"{(train['status'] == s).sum()} {s}" for s in ("ok", "oom", "error"))
+    probes = ((frame["purpose"] == "oom_estimate") & (frame["mode"] == INFER)).sum()
     card_memory, where = run.gpu_total_memory
     memory = (f"{card_memory / GB:.1f} GB total (env.json `{where}`)" if card_memory
               else "total memory unknown (not in env.json)")
@@ -253,6 +284,7 @@ def _run_header(run: Run, out_dir: Path) -> str:
         f"- Card: **{run.gpu_name}**, {memory}",
         *([f"- Selection (run.json): `{_selection_text(run.selection)}`"] if run.selection else []),
         f"- Cells: {len(measure)} measured ({counts}); {probes} OOM probe rows",
+        *([f"- Training cells (mode train, in their own section): {len(train)} ({train_counts})"] if len(train) else []),
         f"- Commit: {', '.join(c[:12] for c in run.commits) or 'unknown'}; {'; '.join(versions) or 'versions unknown'}",
     ]
     return "\n".join(lines)

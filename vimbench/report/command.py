@@ -54,7 +54,7 @@ def default_out_dir(runs: list[Path], combine: bool = False) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vimbench.report.build import write_report
+    from vimbench.report.build import NO_INFER, write_report
     from vimbench.report.load import ReportError, find_latest_run
     from vimbench.report.sections import verdict_text
 
@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     for a in analyses:
         if len(analyses) > 1:
             print(f"run {a.run.label}:")
-        print(verdict_text(a.verdicts, a.run.gpu_name, args.memory_metric))
+        print(verdict_text(a.verdicts, a.run.gpu_name, args.memory_metric) if a.has_infer else NO_INFER)
         print()
     print(f"wrote {report} (and CSVs, PNG and SVG plots beside it)")
     return 0

@@ -24,7 +24,7 @@ def match_runs(base: Run, other: Run):
         b[CELL_KEYS + _VALUES], on=CELL_KEYS, how="inner", suffixes=("_base", "_other"))
     if merged.empty:
         raise ReportError(f"no common cells to compare between {base.path} and {other.path} "
-                          f"(a cell is model, variant, resolution, batch, precision, exec_mode); "
+                          f"(a cell is model, variant, resolution, batch, precision, exec_mode, mode); "
                           f"base has {len(a)} measured cells, the other {len(b)}")
     for column in ["images_per_s", "latency_ms_median", *[c for c, _ in MEMORY_METRICS.values()]]:
         both_ok = (merged["status_base"] == "ok") & (merged["status_other"] == "ok")

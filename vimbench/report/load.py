@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from vimbench.results import RESULTS_FILE, SCHEMA_VERSION, SchemaError, read_rows, rows_to_frame
 
 # What makes two rows the same measurement; a later duplicate (a re-run) replaces an earlier one.
-CELL_KEYS = ["model", "variant", "resolution", "batch", "precision", "exec_mode"]
+# `mode` keeps a training step and a forward of the same cell apart (rows from before it read "infer").
+CELL_KEYS = ["model", "variant", "resolution", "batch", "precision", "exec_mode", "mode"]
 ROW_KEYS = CELL_KEYS + ["purpose", "repeat"]
 
 # env.json is written by the harness; these are the places its total GPU memory may live (bytes).
@@ -125,6 +126,11 @@ def _drop_undercounted_graph_memory(frame) -> int:
     frame.loc[stale, "mem_max_allocated_bytes"] = float("nan")
     frame["graph_memory_undercounted"] = stale
     return int(stale.sum())
+
+
+def of_mode(run: Run, mode: str) -> Run:
+    """The run with only its rows of `mode` ("infer" | "train"): inference and training are reported apart."""
+    return replace(run, frame=run.frame[run.frame["mode"] == mode].reset_index(drop=True))
 
 
 def load_runs(paths: list[Path]) -> list[Run]:

@@ -412,6 +412,9 @@ def compare_runs(matched, base_label: str, other_label: str, base_gpu: str, othe
     fig, axes = _figure(width=7.5)
     ax = axes[0, 0]
     colors = series_colors(list(matched["series"]))
+    # a training step and a forward of the same cell are two lines ("eager, train" beside "eager")
+    matched = matched.assign(exec_mode=[e + (", train" if m == "train" else "")
+                                        for e, m in zip(matched["exec_mode"], matched["mode"])])
     keys = sorted({(s, int(b), p, e) for s, b, p, e in
                    zip(matched["series"], matched["batch"], matched["precision"], matched["exec_mode"])})
     styles = ["-", "--", ":", "-."]
@@ -430,4 +433,65 @@ def compare_runs(matched, base_label: str, other_label: str, base_gpu: str, othe
     ax.set_title(f"Throughput of {other_label} ({other_gpu}) over {base_label} ({base_gpu})\n"
                  f"above 1: {other_label} faster; derived from measured images/s")
     ax.legend(fontsize=7)
+    return _save(fig, out_dir, stem)
+
+
+@_with_rc
+def train_vs_resolution(cells, precision: str, exec_mode: str, gpu: str, card_memory: int | None, metric: str,
+                        estimates, colors, out_dir: Path, stem: str) -> str:
+    """Training steps: images/s (log, left) and peak memory (right) against resolution.
+
+    A training suite may size the batch per resolution: each model's line runs through the
+    largest batch that ran at each resolution, labelled with it.  OOM / ERR where none ran; an
+    OOM cell with an estimate is a hollow marker (estimated), as in the inference plots."""
+    column = MEMORY_METRICS[metric][0]
+    fig, axes = _figure(ncols=2, width=11.0)
+    speed, memory = axes[0, 0], axes[0, 1]
+    speeds, memories = [], []
+    count = cells["series"].nunique()
+    for slot, (label, group) in enumerate(sorted(cells.groupby("series"), key=lambda kv: kv[0])):
+        style = {"color": colors[label], "marker": "s" if label.startswith("DeiT") else "o",
+                 **_outline_style(slot, count)}
+        ok = group[group["status"] == "ok"].sort_values(["resolution", "batch"]).groupby("resolution").tail(1)
+        speed.plot(ok["resolution"], ok["images_per_s"], linestyle="-", label=label, **style)
+        with_memory = ok[ok[column].notna()]
+        memory.plot(with_memory["resolution"], with_memory[column].astype(float) / GB, linestyle="-", label=label,
+                    **style)
+        speeds += list(ok["images_per_s"].astype(float))
+        memories += list(with_memory[column].astype(float) / GB)
+        for _, cell in ok.iterrows():
+            speed.annotate(f"b{int(cell['batch'])}", (cell["resolution"], cell["images_per_s"]),
+                           textcoords="offset points", xytext=(4, 4), fontsize=7, color=colors[label])
+        failed = sorted(set(group["resolution"]) - set(ok["resolution"]))
+        for res in failed:
+            bad = group[group["resolution"] == res].sort_values("batch").iloc[-1]
+            text = "OOM" if bad["status"] == "oom" else "ERR"
+            _mark_at_bottom(speed, res, text, colors[label], slot, res == cells["resolution"].max())
+            est = _estimate_for(estimates, bad, metric) if bad["status"] == "oom" else None
+            if est is not None:
+                memory.plot([res], [est / GB], marker=style["marker"], markerfacecolor="none", markersize=9, mew=1.8,
+                            color=colors[label], linestyle="none")
+                memory.annotate(f"OOM b{int(bad['batch'])}, estimated\n{est / GB:.1f} GB", (res, est / GB),
+                                textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=7.5,
+                                color=colors[label])
+                memories.append(est / GB)
+            else:
+                _mark_at_bottom(memory, res, text, colors[label], slot, res == cells["resolution"].max())
+    speed.set_yscale("log")
+    _reserve_bottom(speed, speeds, log=True, fraction=0.22 if (cells["status"] != "ok").any() else 0.0)
+    _plain_log_labels(speed)
+    speed.set_ylabel("training throughput (images/s, log scale)")
+    speed.set_title("Throughput: batch / median step time; higher is better")
+    if card_memory:
+        memory.axhline(card_memory / GB, color=_OOM_COLOR, linestyle="-.", linewidth=1.2,
+                       label=f"card memory {card_memory / GB:.1f} GB")
+        memories.append(card_memory / GB)
+    memory.set_ylim(0, 1.12 * max(memories) if memories else 1)
+    memory.set_ylabel(f"peak memory of one step (GB = 1e9 bytes), {metric}")
+    memory.set_title("Peak memory of a training step; lower is better")
+    for ax in (speed, memory):
+        _resolution_axis(ax, cells)
+        ax.legend(fontsize=7.5, loc="best")
+    fig.suptitle(f"Training (forward, backward, AdamW step) on {gpu}\n{precision}, {exec_mode}; "
+                 "each point at the largest batch that ran (labelled)")
     return _save(fig, out_dir, stem)

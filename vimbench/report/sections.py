@@ -347,7 +347,8 @@ def comparison_md(comparison, out_dir: Path, metric: str, analyses: list[Analysi
                               f"compare_{file_safe(other.label)}_vs_{file_safe(base.label)}")
     rows = []
     for r in matched.to_dict("records"):
-        rows.append([r["series"], r["resolution"], r["batch"], r["precision"], r["exec_mode"],
+        rows.append([r["series"], r["resolution"], r["batch"], r["precision"],
+                     r["exec_mode"] + (", train" if r["mode"] == "train" else ""),
                      _status_or(r["status_base"], fmt_ips(r["images_per_s_base"])),
                      _status_or(r["status_other"], fmt_ips(r["images_per_s_other"])),
                      fmt_ratio(r["images_per_s_ratio"], "-"),
