@@ -17,9 +17,12 @@ as the public functions do):
     rmsnorm                 RMSNorm alone (the first block, whose residual is hidden itself)
 
 A custom op may neither return an input nor a view of one, which is why the in-place and
-"residual is hidden" cases are ops of their own; `add_rmsnorm` and `bidirectional_scan`
+"residual is hidden" cases are ops of their own; `add_rmsnorm`, `bidirectional_scan`, ...
 below pick among them with the public functions' signatures, and are what the Vim model
-calls.
+calls.  Run eagerly (not under torch.compile) they call the public functions directly:
+the dispatcher's trip through a Python custom op costs ~35 us a call on a busy CPU, ~2.5 ms
+a Vim-Ti forward of 72 kernel calls, which matters where the model is launch-bound.
+Set `EAGER_THROUGH_OPS = True` to send eager calls through the ops as well (the tests do).
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ import torch
 from .add_rmsnorm import fused as _norm
 from .causal_conv1d import fused as _conv
 from .selective_scan import fused as _scan
+
+EAGER_THROUGH_OPS = False
+
+
+def _through_ops() -> bool:
+    # dynamo reads is_compiling() as True while tracing: compiled code always calls the ops
+    return EAGER_THROUGH_OPS or torch.compiler.is_compiling()
+
 
 # Schemas are spelled out (not inferred from annotations) so the file reads like the ops'
 # contract, and optional arguments keep their defaults for torch.ops callers.
@@ -95,6 +106,11 @@ def bidirectional_scan(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b,
                        scheme="auto", seg_len=None):
     """`selective_scan.bidirectional_scan_fn` (same arguments, same result) through the
     custom ops: with `out`, the mutating op, which returns nothing, so `out` is returned here."""
+    if not _through_ops():
+        return _scan.bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b,
+                                           delta_bias_b, z, delta_softplus, delta_proj_weight=delta_proj_weight,
+                                           delta_proj_weight_b=delta_proj_weight_b, out=out, scheme=scheme,
+                                           seg_len=seg_len)
     args = (u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z, delta_softplus,
             delta_proj_weight, delta_proj_weight_b, scheme, seg_len)
     if out is None:
@@ -107,6 +123,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
                    return_last_state=False, reverse=False, *, delta_proj_weight=None, scheme="auto", seg_len=None):
     """`selective_scan.selective_scan_fn` through the custom op (the last state is always
     computed: it is a small (batch, dim, N) tensor)."""
+    if not _through_ops():
+        return _scan.selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
+                                       reverse, delta_proj_weight=delta_proj_weight, scheme=scheme, seg_len=seg_len)
     out, last = torch.ops.mamba_triton.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
                                                       delta_proj_weight, scheme, seg_len)
     return (out, last) if return_last_state else out
@@ -144,11 +163,15 @@ def _(x, weight, bias=None, activation=None):
 
 def bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype=None):
     """`causal_conv1d.bidirectional_conv1d` (default launch shape) through the custom op."""
+    if not _through_ops():
+        return _conv.bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype)
     return torch.ops.mamba_triton.bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype)
 
 
 def causal_conv1d(x, weight, bias=None, activation=None):
     """`causal_conv1d.causal_conv1d_fn` through the custom op."""
+    if not _through_ops():
+        return _conv.causal_conv1d_fn(x, weight, bias, activation)
     return torch.ops.mamba_triton.causal_conv1d(x, weight, bias, activation)
 
 
@@ -203,6 +226,8 @@ def add_rmsnorm(hidden, residual, weight, eps=1e-5, out_dtype=None, *, residual_
     `residual_out` may only be `residual` itself (the in-place update) or None."""
     if residual_out is not None and residual_out is not residual:
         raise ValueError("add_rmsnorm (op): residual_out must be the residual itself (in place) or None")
+    if not _through_ops():
+        return _norm.add_rmsnorm(hidden, residual, weight, eps, out_dtype, residual_out=residual_out)
     if residual is None and hidden.dtype == _residual_dtype(hidden, None):
         # the residual is hidden itself: no copy of the first block's token map
         return torch.ops.mamba_triton.rmsnorm(hidden, weight, eps, out_dtype), hidden

@@ -20,7 +20,8 @@ OPS = torch.ops.mamba_triton
 
 
 @pytest.fixture(autouse=True)
-def _default_device():
+def _default_device_and_ops(monkeypatch):
+    monkeypatch.setattr(ops, "EAGER_THROUGH_OPS", True)  # eager calls too go through the dispatcher
     with on_test_device():
         yield
 
