@@ -8,11 +8,16 @@ One folder per op (`selective_scan/`, `causal_conv1d/`, `add_rmsnorm/`), each re
 `reference.py` -> kernel -> public function.  Beside them: `shapes.py` (the benchmark
 shapes), `ceilings.py` (copy bandwidth and exp2 rate of the card), `bench.py`
 (`python -m mamba_triton.bench`) and `testing.py` (the closeness rule the tests use).
+`ops.py` registers the forward kernels as torch.library custom ops (`torch.ops.mamba_triton.*`)
+with shape-only fake implementations, so torch.compile treats each call as one node;
+`mamba_triton.ops.bidirectional_scan` / `add_rmsnorm` / ... call them with the public
+functions' signatures.
 
 Triton reads TRITON_INTERPRET (1: the CPU interpreter) when a kernel is defined, i.e. when
 this package is imported: set it before.
 """
 
+from . import ops
 from .add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
 from .causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_fn, causal_conv1d_fn_ref
 from .selective_scan import (
@@ -27,6 +32,7 @@ from .selective_scan import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ops",
     "selective_scan_fn",
     "bidirectional_scan_fn",
     "selective_scan_train_fn",

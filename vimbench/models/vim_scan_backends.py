@@ -2,8 +2,9 @@
 
 - `torch`     : `bidirectional_scan_ref` (pure PyTorch, exact, CPU-capable, slow: a Python
                 loop over tokens). Always available.
-- `triton`    : our kernel, `mamba_triton.bidirectional_scan_fn`
-                (flip-free, both directions in one call). Same signature as the reference.
+- `triton`    : our kernel, `mamba_triton.bidirectional_scan_fn` through its custom op
+                `mamba_triton.ops.bidirectional_scan` (flip-free, both directions in one
+                call; torch.compile sees one node). Same signature as the reference.
 - `official`  : the paper's own code path on mamba_ssm's and causal_conv1d's compiled CUDA
                 kernels, flips and all (vim_official.py; ops from vimbench.official).
                 Never a dependency of vimbench: asked for and missing is an error that
@@ -73,12 +74,13 @@ def load_bidirectional_scan(name: str) -> Callable:
         return bidirectional_scan_ref
     if name == "triton":
         try:
-            from mamba_triton import bidirectional_scan_fn
+            # bidirectional_scan_fn through its custom op: torch.compile sees one opaque node
+            from mamba_triton.ops import bidirectional_scan
         except ImportError as err:
             raise ImportError(
-                "scan_backend='triton' needs mamba_triton.bidirectional_scan_fn (pip install ./kernels), "
+                "scan_backend='triton' needs mamba_triton.ops.bidirectional_scan (pip install ./kernels), "
                 f"which could not be imported ({err}); use scan_backend='torch' meanwhile"
             ) from err
-        return bidirectional_scan_fn  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)
+        return bidirectional_scan  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)
     raise ValueError(f"scan_backend {name!r} has no flip-free scan pair; the official route is OfficialMixer in vimbench.models.vim_official")
 
