@@ -1,6 +1,8 @@
 """mamba_triton: pure-Triton inference kernels for (Vision) Mamba, each beside its float64
 reference: the selective scan (mamba_ssm's `selective_scan_fn`, plus `reverse` and the
 flip-free bidirectional op), causal_conv1d's `causal_conv1d_fn`, and fused add + RMSNorm.
+The last two also come differentiable, with Triton backward kernels: `causal_conv1d_autograd`
+and `add_rmsnorm_autograd` (torch.autograd.Function wrappers; `backward.py` in each folder).
 
 One folder per op (`selective_scan/`, `causal_conv1d/`, `add_rmsnorm/`), each reading
 `reference.py` -> kernel -> public function.  Beside them: `shapes.py` (the benchmark
@@ -11,8 +13,14 @@ Triton reads TRITON_INTERPRET (1: the CPU interpreter) when a kernel is defined,
 this package is imported: set it before.
 """
 
-from .add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
-from .causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_fn, causal_conv1d_fn_ref
+from .add_rmsnorm import add_rmsnorm, add_rmsnorm_autograd, add_rmsnorm_ref
+from .causal_conv1d import (
+    bidirectional_conv1d,
+    bidirectional_conv1d_ref,
+    causal_conv1d_autograd,
+    causal_conv1d_fn,
+    causal_conv1d_fn_ref,
+)
 from .selective_scan import bidirectional_scan_fn, bidirectional_scan_ref, selective_scan_fn, selective_scan_ref
 
 __version__ = "0.1.0"
@@ -23,6 +31,8 @@ __all__ = [
     "causal_conv1d_fn",
     "bidirectional_conv1d",
     "add_rmsnorm",
+    "causal_conv1d_autograd",
+    "add_rmsnorm_autograd",
     "selective_scan_ref",
     "bidirectional_scan_ref",
     "causal_conv1d_fn_ref",
