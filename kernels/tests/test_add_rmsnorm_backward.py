@@ -129,3 +129,26 @@ def test_forward_values_and_frozen_weight():
     (dh,) = torch.autograd.grad(out.float().sum(), [hidden])
     r_dh, _, _ = add_rmsnorm_bwd_ref(torch.ones(1, 4, 32), None, hidden, residual, weight)
     _check("dhidden", r_dh, dh, TOLERANCE[torch.float16])
+
+
+def _saved_storages(fn):
+    """Run fn; return its result and {storage pointer: bytes} of what autograd saved."""
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        return fn(), saved
+
+
+@pytest.mark.parametrize("first_block", [False, True], ids=["add", "first"])
+def test_saves_only_the_returned_residual_and_weight(first_block):
+    """Memory kept for backward: the fp32 residual the forward returns and the weight,
+    nothing else (no rstd, no normalized copy, no fp32 copy of hidden)."""
+    hidden = torch.randn(2, 7, 64).half().requires_grad_()
+    residual = None if first_block else torch.randn(2, 7, 64).requires_grad_()
+    weight = torch.randn(64).requires_grad_()
+    (out, res), saved = _saved_storages(lambda: add_rmsnorm_autograd(hidden, residual, weight))
+    assert saved == {res.untyped_storage().data_ptr(): 2 * 7 * 64 * 4, weight.untyped_storage().data_ptr(): 64 * 4}

@@ -126,3 +126,20 @@ def test_forward_values_swish_and_frozen_weight():
     (dx,) = torch.autograd.grad(out.sum(), [x])
     r_dx, _, _ = causal_conv1d_fn_bwd_ref(x, weight, bias, torch.ones(2, 5, 13), "silu")
     _check("dx", r_dx, dx, 1e-5)
+
+
+def test_saves_no_new_tensors():
+    """Memory kept for backward: x, weight and bias themselves (no pre-activation, no
+    output, no fp32 copy of x)."""
+    x = torch.randn(2, 7, 16).bfloat16().transpose(1, 2).requires_grad_()
+    weight, bias = torch.randn(16, 4).requires_grad_(), torch.randn(16).requires_grad_()
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        causal_conv1d_autograd(x, weight, bias, "silu")
+    assert set(saved) <= {t.untyped_storage().data_ptr() for t in (x, weight, bias)}
+    assert x.untyped_storage().data_ptr() in saved
