@@ -152,3 +152,15 @@ def test_saves_only_the_returned_residual_and_weight(first_block):
     weight = torch.randn(64).requires_grad_()
     (out, res), saved = _saved_storages(lambda: add_rmsnorm_autograd(hidden, residual, weight))
     assert saved == {res.untyped_storage().data_ptr(): 2 * 7 * 64 * 4, weight.untyped_storage().data_ptr(): 64 * 4}
+
+
+def test_frozen_residual_and_hidden_only_through_residual_output():
+    """Only hidden wants a gradient and only the returned residual is used: dhidden is
+    exactly that incoming gradient (out's branch contributes nothing)."""
+    hidden = torch.randn(2, 3, 40).bfloat16().requires_grad_()
+    residual = torch.randn(2, 3, 40)
+    _, res = add_rmsnorm_autograd(hidden, residual, torch.randn(40))
+    dres = torch.randn(2, 3, 40)
+    (dh,) = torch.autograd.grad(res, [hidden], dres)
+    assert dh.dtype == torch.bfloat16
+    _check("dhidden", dres, dh, TOLERANCE[torch.bfloat16])

@@ -30,8 +30,10 @@ class AddRMSNormFunction(torch.autograd.Function):
         res, weight = ctx.saved_tensors
         if dout is None:
             dout = torch.zeros_like(res)
-        dx, dres, dw = add_rmsnorm_bwd(dout, dres_out, res, weight, ctx.eps, ctx.hidden_dtype, ctx.residual_dtype)
         need = ctx.needs_input_grad
+        # no second copy of the gradient for a residual that does not want one
+        res_dtype = ctx.residual_dtype if need[1] else None
+        dx, dres, dw = add_rmsnorm_bwd(dout, dres_out, res, weight, ctx.eps, ctx.hidden_dtype, res_dtype)
         return (dx if need[0] else None, dres if need[1] else None, dw if need[2] else None, None, None)
 
 
