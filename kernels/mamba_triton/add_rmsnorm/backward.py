@@ -8,12 +8,13 @@ With g = dout * w and x_hat = r * rstd, the gradients are
     dhidden  = dr (in hidden's dtype);  dresidual = dr (in residual's dtype)
     dweight  = sum over rows of dout * x_hat
 
-Saved for backward, per call: the returned residual r (batch*L*D * 4 bytes in fp32; it is
-the forward's own output, so when the caller keeps the residual stream it costs nothing
-more, and for the first block with fp32 hidden r *is* hidden) and weight (D elements).
-rstd is not saved: the kernel loads the whole row of r anyway and recomputes it with one
-extra reduction, which saves 4 bytes a row and leaves the forward kernel untouched.
-Nothing else (no x_hat, no out) is kept.
+Saved for backward, per call: the returned residual r, batch*L*D * 4 bytes (fp32; 8 with
+fp64 inputs), and weight, D elements.  No new allocation: r is the forward's own output (for
+a first block with fp32 hidden, hidden itself), but autograd keeps it alive until the
+backward.  rstd is not saved: the kernel loads the whole row of r anyway and recomputes it
+with one extra reduction, which saves 4 bytes a row (what mamba_ssm's layer_norm keeps on
+top of r) and leaves the forward kernel untouched.  No x_hat, no out.  Autograd through
+the fp32 reference keeps about 8 bytes an element.
 
 Each program walks row blocks pid, pid + G, ... and keeps its share of dweight in
 registers, so the fp32 scratch for dweight is G x D, not rows x D; torch sums the G rows.

@@ -1,7 +1,7 @@
 """Differentiable causal_conv1d_fn: the forward Triton kernel (`fused.causal_conv1d_fn`)
 with the backward Triton kernel (`backward.causal_conv1d_bwd`) as a torch.autograd.Function.
 
-Saved for backward: references to x, weight and bias, no new bytes (see `backward.py`).
+Saved for backward: x, weight and bias themselves, no new allocation (see `backward.py`).
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ Backward, with g[t] = dy[t] * silu'(z[t]) (or dy[t] without activation), zero fo
     dx[t]  = sum_k w[k] g[t + 3 - k]           (the taps look ahead)
     dw[k]  = sum_t g[t] x[t - 3 + k]           dbias = sum_t g[t]
 
-Saved for backward, per call: references to x, weight and bias only - 0 new bytes (x is
-the caller's tensor, alive anyway; in Vim a view of in_proj's output).  Neither z nor y is
-kept: with SiLU the kernel recomputes z at t..t+3 from the 7 shifted x tiles it loads for
-dweight anyway (16 FMAs and 4 exps an element, cheaper than 2-4 bytes an element of HBM).
+Saved for backward, per call: x, weight and bias themselves - no new allocation, but x
+(batch*dim*L * x.element_size() bytes) stays alive until the backward; in Vim x is a view
+of in_proj's output.  Neither z nor y is kept: with SiLU the kernel recomputes z at t..t+3
+from the 7 shifted x tiles it loads for dweight anyway (16 FMAs and 4 exps an element,
+cheaper than storing and re-reading 2-4 bytes an element).  Autograd through the fp32
+reference keeps about 8 bytes an element (an fp32 copy of x and the pre-activation).
 
 Each program owns BLOCK_E channels of one sequence and walks TILES tiles of BLOCK_L tokens,
 keeping its dweight / dbias partial sums in registers; the fp32 scratch is
