@@ -1,8 +1,9 @@
 """mamba_triton: pure-Triton inference kernels for (Vision) Mamba, each beside its float64
 reference: the selective scan (mamba_ssm's `selective_scan_fn`, plus `reverse` and the
 flip-free bidirectional op), causal_conv1d's `causal_conv1d_fn`, and fused add + RMSNorm.
-The selective scan also has a Triton backward: `selective_scan_train_fn` and
-`bidirectional_scan_train_fn` are differentiable.
+All three come differentiable too, with Triton backward kernels: `selective_scan_train_fn`,
+`bidirectional_scan_train_fn`, `causal_conv1d_autograd` and `add_rmsnorm_autograd`
+(torch.autograd.Function wrappers; `backward.py` in each folder).
 
 One folder per op (`selective_scan/`, `causal_conv1d/`, `add_rmsnorm/`), each reading
 `reference.py` -> kernel -> public function.  Beside them: `shapes.py` (the benchmark
@@ -18,8 +19,14 @@ this package is imported: set it before.
 """
 
 from . import ops
-from .add_rmsnorm import add_rmsnorm, add_rmsnorm_ref
-from .causal_conv1d import bidirectional_conv1d, bidirectional_conv1d_ref, causal_conv1d_fn, causal_conv1d_fn_ref
+from .add_rmsnorm import add_rmsnorm, add_rmsnorm_autograd, add_rmsnorm_ref
+from .causal_conv1d import (
+    bidirectional_conv1d,
+    bidirectional_conv1d_ref,
+    causal_conv1d_autograd,
+    causal_conv1d_fn,
+    causal_conv1d_fn_ref,
+)
 from .selective_scan import (
     bidirectional_scan_fn,
     bidirectional_scan_ref,
@@ -40,6 +47,8 @@ __all__ = [
     "causal_conv1d_fn",
     "bidirectional_conv1d",
     "add_rmsnorm",
+    "causal_conv1d_autograd",
+    "add_rmsnorm_autograd",
     "selective_scan_ref",
     "bidirectional_scan_ref",
     "causal_conv1d_fn_ref",

@@ -38,3 +38,27 @@ def add_rmsnorm_ref(
     rstd = torch.rsqrt(res.pow(2).mean(dim=-1, keepdim=True) + eps)
     out = res * rstd * weight.to(compute_dtype)
     return out.to(out_dtype), res
+
+
+def add_rmsnorm_bwd_ref(
+    dout: torch.Tensor,
+    dres_out: torch.Tensor | None,
+    hidden: torch.Tensor,
+    residual: torch.Tensor | None,
+    weight: torch.Tensor,
+    eps: float = 1e-5,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Reference gradients (dhidden, dresidual or None, dweight) of `add_rmsnorm_ref` given
+    the gradients of its two outputs (dres_out may be None): torch.autograd through the
+    reference, in float64 whatever the input dtypes."""
+    leaves = [t.detach().double().requires_grad_() for t in (hidden, weight)]
+    res_in = None if residual is None else residual.detach().double().requires_grad_()
+    with torch.enable_grad():
+        out, res = add_rmsnorm_ref(leaves[0], res_in, leaves[1], eps)
+        outputs, grads = [out], [dout.double()]
+        if dres_out is not None:
+            outputs.append(res)
+            grads.append(dres_out.double())
+        inputs = leaves + ([res_in] if res_in is not None else [])
+        g = torch.autograd.grad(outputs, inputs, grads)
+    return g[0], (g[2] if res_in is not None else None), g[1]

@@ -85,3 +85,21 @@ def causal_conv1d_fn_ref(
     y = F.conv1d(x.to(compute), weight.to(compute).unsqueeze(1), None if bias is None else bias.to(compute),
                  padding=width - 1, groups=dim)[..., : x.shape[-1]]
     return (F.silu(y) if activation is not None else y).to(x.dtype)
+
+
+def causal_conv1d_fn_bwd_ref(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    dout: torch.Tensor,
+    activation: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Reference gradients (dx, dweight, dbias or None) of `causal_conv1d_fn_ref` given dout:
+    torch.autograd through the reference, in float64 whatever the input dtypes."""
+    x64, w64 = (t.detach().double().requires_grad_() for t in (x, weight))
+    b64 = None if bias is None else bias.detach().double().requires_grad_()
+    inputs = [x64, w64] + ([b64] if b64 is not None else [])
+    with torch.enable_grad():
+        out = causal_conv1d_fn_ref(x64, w64, b64, activation)
+        g = torch.autograd.grad(out, inputs, dout.double())
+    return g[0], g[1], (g[2] if b64 is not None else None)
