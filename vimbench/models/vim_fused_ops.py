@@ -3,14 +3,17 @@ Triton kernel (`mamba_triton.add_rmsnorm`) and both directions' depthwise conv1d
 SiLU in another (`mamba_triton.bidirectional_conv1d`), instead of ~8 PyTorch ops a block.
 
 Fusion is recorded in the variant name: "<scan_backend>-fused" (e.g. "triton-fused").
-The kernels are inference-only and need CUDA tensors (or TRITON_INTERPRET=1 on the CPU);
-they are imported when a fused model is built, so an unfused model never needs Triton.
+The kernels need CUDA tensors (or TRITON_INTERPRET=1 on the CPU); when autograd records a
+call it goes to their differentiable twins (vim_train_kernels.py).  They are imported when a
+fused model is built, so an unfused model never needs Triton.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+
+from .vim_train_kernels import add_rmsnorm_train, bidirectional_conv1d_train, grad_aware
 
 FUSED_SUFFIX = "-fused"
 FUSABLE_SCAN_BACKENDS = ("torch", "triton")  # the mamba_ssm route keeps the official kernels
@@ -44,10 +47,11 @@ def _on_device_or_interpreter(name: str, fn: Callable) -> Callable:
 def load_add_rmsnorm() -> Callable:
     from mamba_triton.ops import add_rmsnorm
 
-    return _on_device_or_interpreter("add_rmsnorm", add_rmsnorm)
+    return _on_device_or_interpreter("add_rmsnorm", grad_aware(add_rmsnorm, add_rmsnorm_train))
 
 
 def load_bidirectional_conv1d() -> Callable:
     from mamba_triton.ops import bidirectional_conv1d
 
-    return _on_device_or_interpreter("bidirectional_conv1d", bidirectional_conv1d)
+    return _on_device_or_interpreter("bidirectional_conv1d",
+                                     grad_aware(bidirectional_conv1d, bidirectional_conv1d_train))

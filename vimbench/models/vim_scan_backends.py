@@ -5,6 +5,8 @@
 - `triton`    : our kernel, `mamba_triton.bidirectional_scan_fn` through its custom op
                 `mamba_triton.ops.bidirectional_scan` (flip-free, both directions in one
                 call; torch.compile sees one node). Same signature as the reference.
+                Under autograd, `bidirectional_scan_train_fn` (Triton backward kernels;
+                vim_train_kernels.py).
 - `official`  : the paper's own code path on mamba_ssm's and causal_conv1d's compiled CUDA
                 kernels, flips and all (vim_official.py; ops from vimbench.official).
                 Never a dependency of vimbench: asked for and missing is an error that
@@ -81,6 +83,9 @@ def load_bidirectional_scan(name: str) -> Callable:
                 "scan_backend='triton' needs mamba_triton.ops.bidirectional_scan (pip install ./kernels), "
                 f"which could not be imported ({err}); use scan_backend='torch' meanwhile"
             ) from err
-        return bidirectional_scan  # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)
+        from .vim_train_kernels import bidirectional_scan_train, grad_aware
+
+        # checks devices itself (CUDA, or CPU under TRITON_INTERPRET=1)
+        return grad_aware(bidirectional_scan, bidirectional_scan_train)
     raise ValueError(f"scan_backend {name!r} has no flip-free scan pair; the official route is OfficialMixer in vimbench.models.vim_official")
 
