@@ -15,8 +15,8 @@ call is the whole step), but it combines with fewer axes, checked when a suite i
 - a model's per-variant resolution limit (`ModelSpec.train_max_resolution`): Vim's `torch`
   scan, a Python loop over tokens, keeps every token's state for autograd.
 
-A variant without a backward pass (`ModelSpec.train_unsupported`: Vim's Triton routes and the
-forward-only official build, today) is not refused at load: each of its train cells becomes an
+A variant without a backward pass (`ModelSpec.train_unsupported`: Vim's forward-only official
+build, today) is not refused at load: each of its train cells becomes an
 error row naming what is missing, so a suite keeps its cells and runs them once kernels land.
 """
 

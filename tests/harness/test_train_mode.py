@@ -9,11 +9,12 @@ import vimbench
 from vimbench.cli import main as cli_main
 from vimbench.results import Row, append_row, read_rows
 from vimbench.runner import CellJob, run_cell
-from vimbench.suite import SuiteError, load_suite, parse_only
+from vimbench.suite import SuiteError, import_plugins, load_suite, parse_only
 from vimbench.timing import TimingSettings
 from vimbench.train_step import TrainStep, pooled_loss
 
 FAKE_PLUGIN = "tests.harness.fake_models"
+TINY_VIM_PLUGIN = "tests.harness.tiny_vim"  # vim_micro: vim_tiny's entry at D 32, depth 1
 FAST = TimingSettings(warmup_min_iters=1, warmup_min_s=0.0, iters=2)
 
 BOTH = """
@@ -103,13 +104,13 @@ def test_builtin_train_suite_loads_and_sizes_batches_per_resolution():
 
 
 def test_mode_flag_and_dry_run(capsys):
-    argv = ["run", "--model", "deit_tiny:eager", "--model", "vim_tiny:triton-fused", "--resolution", "32",
+    argv = ["run", "--model", "deit_tiny:eager", "--model", "vim_tiny:official", "--resolution", "32",
             "--batch", "2", "--precision", "fp32", "--mode", "infer,train", "--dry-run"]
     assert cli_main(argv) == 0
     out = capsys.readouterr()
     assert "deit_tiny|eager|r32|b2|fp32|eager|train" in out.out.splitlines()
     assert "deit_tiny|eager|r32|b2|fp32|eager" in out.out.splitlines()
-    assert "vim_tiny:triton-fused will be error rows" in out.err and "issue 18" in out.err
+    assert "vim_tiny:official will be error rows" in out.err and "issue 18" in out.err
     assert cli_main(argv[:-1] + ["--only", "mode=train", "--dry-run"]) == 0
     assert len(capsys.readouterr().out.split()) == 2
     assert cli_main(argv[:-3] + ["--mode", "learn", "--dry-run"]) == 2
@@ -133,8 +134,10 @@ def test_pooled_loss_pools_tokens_then_takes_the_mean_square():
     assert torch.allclose(pooled_loss(cls), cls.square().mean())
 
 
-@pytest.mark.parametrize("model,variant", [("deit_tiny", "eager"), ("deit_tiny", "sdpa"), ("vim_tiny", "torch")])
+@pytest.mark.parametrize("model,variant", [("deit_tiny", "eager"), ("deit_tiny", "sdpa"), ("vim_tiny", "torch"),
+                                           ("vim_micro", "triton-fused")])
 def test_one_step_changes_the_trained_weights(model, variant):
+    import_plugins((TINY_VIM_PLUGIN,))  # the Triton backward kernels at a size the interpreter runs fast
     net = vimbench.create_model(model, variant, img_size=32)
     images = torch.randn(2, 3, 32, 32)
     before = {name: p.detach().clone() for name, p in net.named_parameters()}
@@ -171,14 +174,22 @@ def test_deit_train_cell_runs_inline_and_records_the_step():
     assert row.attention_backend == "explicit softmax"
 
 
-@pytest.mark.parametrize("variant,missing", [("triton-fused", "add+RMSNorm"), ("triton", "selective scan"),
-                                             ("official", "vimbench.official.build")])
-def test_vim_without_backward_is_an_error_row_naming_what_is_missing(variant, missing):
-    row = run_cell(_job(_cell("vim_tiny", variant)))
+def test_vim_without_backward_is_an_error_row_naming_what_is_missing():
+    row = run_cell(_job(_cell("vim_tiny", "official")))
     assert row.status == "error" and row.mode == "train"
     assert row.error.startswith("train support:")
-    assert "no backward pass" in row.error and missing in row.error and "issue 18" in row.error
+    assert "no backward pass" in row.error and "vimbench.official.build" in row.error and "issue 18" in row.error
     assert "Traceback" not in row.error and row.images_per_s is None
+
+
+def test_vim_triton_routes_train():
+    """The Triton routes have backward kernels: no error row (the official build alone is forward-only)."""
+    assert set(vimbench.get_model_spec("vim_tiny").train_unsupported) == {"official"}
+    row = run_cell(_job(_cell("vim_micro", "triton", batch=1), plugins=(TINY_VIM_PLUGIN,)))
+    assert row.status == "ok", row.error
+    assert row.mode == "train" and row.train_loss is not None and row.train_loss == row.train_loss
+    assert 0 < row.train_params_with_grad < row.params  # all but the head
+    assert row.train_optimizer.startswith("AdamW") and row.images_per_s > 0
 
 
 def test_non_finite_training_loss_is_an_error():

@@ -31,7 +31,7 @@ class ModelSpec:
     attention_backend: Callable[[str, Callable[[], object]], str] | None = None
     # Training (mode "train", vimbench/modes.py).  A variant listed here has no backward pass:
     # variant -> what is missing, the message of its train cells' error rows.  Every other
-    # variant trains through PyTorch autograd.
+    # variant trains through autograd (PyTorch's, or the backward a kernel defines).
     train_unsupported: Mapping[str, str] = field(default_factory=dict)
     # variant -> (largest resolution in px, why): train cells above it are refused at suite load
     train_max_resolution: Mapping[str, tuple[int, str]] = field(default_factory=dict)

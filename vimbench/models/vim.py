@@ -219,18 +219,13 @@ def _build_variant(size: str, variant: str, img_size: int) -> VisionMamba:
     return vim(size, img_size=img_size, scan_backend=scan_backend, fused=fused)
 
 
-# Training (mode "train"): the Triton kernels and the official build are forward-only (issue 18
-# tracks the Triton backward kernels); only the PyTorch reference trains, through autograd.
-_TRITON_NO_BACKWARD = ("mamba_triton's {kernels} forward-only (no backward pass yet; Triton backward kernels "
-                       "are being written, issue 18); train Vim with variant 'torch' (the PyTorch reference scan, "
-                       "up to 512 px) meanwhile")
+# Training (mode "train"): the torch route through autograd; the Triton routes through
+# mamba_triton's Triton backward kernels (vim_train_kernels.py).  The official build is
+# forward-only.
 TRAIN_UNSUPPORTED = {
-    "triton": "no backward pass: " + _TRITON_NO_BACKWARD.format(kernels="selective scan kernel is"),
-    "triton" + FUSED_SUFFIX: "no backward pass: " + _TRITON_NO_BACKWARD.format(
-        kernels="selective scan, add+RMSNorm and conv1d kernels are"),
     OFFICIAL: ("no backward pass: `python -m vimbench.official.build` compiles mamba_ssm's and causal_conv1d's "
-               "forward kernels only (their backward entry points raise; issue 18); train Vim with variant 'torch' "
-               "(up to 512 px) meanwhile"),
+               "forward kernels only (their backward entry points raise; issue 18); train Vim with variant "
+               "'triton-fused' or 'triton' (Triton backward kernels), or 'torch' (up to 512 px)"),
 }
 # The reference scan is a Python loop over tokens whose autograd keeps every step's state: about
 # 3 MB per token per image for Vim-Ti (saved-tensor hooks at 64-192 px), i.e. ~3 GB an image at
