@@ -44,6 +44,13 @@ def poison_allocations(monkeypatch) -> None:
     monkeypatch.setattr(torch, "empty_like", lambda *a, **k: nan(real_empty_like(*a, **k)))
 
 
+def report_close(name: str, ref: torch.Tensor, got: torch.Tensor, tol: float) -> float:
+    """assert_close, printing the error (seen with pytest -s) so the measured errors can be quoted."""
+    err = assert_close(name, ref, got, tol)
+    print(f"\n  {name}: rel err {err:.2e} (tol {tol:.0e})", end="")
+    return err
+
+
 @contextlib.contextmanager
 def on_test_device():
     """Make TEST_DEVICE the default for new tensors (on the CPU it already is, and the device

@@ -30,3 +30,12 @@ def _fresh_seed(request):
     """Every test draws its own inputs from the session seed and its own id."""
     torch.manual_seed((SESSION_SEED ^ zlib.crc32(request.node.nodeid.encode())) % (2**31))
     yield
+
+
+@pytest.fixture
+def tensors_on_test_device():
+    """New tensors on the test device (the GPU where there is one); test modules opt in."""
+    from mamba_triton.testing import on_test_device
+
+    with on_test_device():
+        yield

@@ -10,18 +10,9 @@ import pytest
 import torch
 from mamba_triton import add_rmsnorm_autograd
 from mamba_triton.add_rmsnorm import add_rmsnorm, add_rmsnorm_bwd, add_rmsnorm_bwd_ref, add_rmsnorm_ref
-from mamba_triton.testing import TOLERANCE, assert_close, on_test_device, poison_allocations
+from mamba_triton.testing import TOLERANCE, poison_allocations, report_close
 
-
-@pytest.fixture(autouse=True)
-def _default_device():
-    with on_test_device():
-        yield
-
-
-def _check(name, ref, got, tol):
-    err = assert_close(name, ref, got, tol)
-    print(f"\n  {name}: rel err {err:.2e} (tol {tol:.0e})", end="")
+pytestmark = pytest.mark.usefixtures("tensors_on_test_device")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
@@ -43,11 +34,11 @@ def test_grads_match_float64_reference(monkeypatch, dtype, batch, L, D, first_bl
     got = torch.autograd.grad(outputs, inputs, grads)
     r_dh, r_dres, r_dw = add_rmsnorm_bwd_ref(dout, dres, hidden, residual, weight)
     assert got[0].dtype == dtype and got[1].dtype == torch.float32
-    _check("dhidden", r_dh, got[0], TOLERANCE[dtype])
-    _check("dweight", r_dw, got[1], 1e-5)
+    report_close("dhidden", r_dh, got[0], TOLERANCE[dtype])
+    report_close("dweight", r_dw, got[1], 1e-5)
     if residual is not None:
         assert got[2].dtype == torch.float32
-        _check("dresidual", r_dres, got[2], 1e-5)
+        report_close("dresidual", r_dres, got[2], 1e-5)
 
 
 def test_two_blocks_chained_with_strided_inputs_and_grads():
@@ -70,7 +61,7 @@ def test_two_blocks_chained_with_strided_inputs_and_grads():
     leaves = [t.detach().double().requires_grad_() for t in (h1, h2, w1, w2)]
     ref = run(add_rmsnorm_ref, *leaves)
     for name, r, g, tol in zip(["dh1", "dh2", "dw1", "dw2"], ref, got, [1e-5, 1e-2, 1e-5, 1e-5]):
-        _check(name, r, g, tol)
+        report_close(name, r, g, tol)
 
 
 @pytest.mark.parametrize("first_block", [False, True], ids=["add", "first"])
@@ -84,10 +75,10 @@ def test_backward_kernel_in_float64_is_exact(first_block):
     res_dtype = None if first_block else torch.float64
     dh, dr, dw = add_rmsnorm_bwd(dout, dres, res, weight, 1e-5, torch.float64, res_dtype, block_m=2)
     r_dh, r_dr, r_dw = add_rmsnorm_bwd_ref(dout, dres, hidden, residual, weight)
-    _check("dhidden fp64", r_dh, dh, 1e-12)
-    _check("dweight fp64", r_dw, dw, 1e-12)
+    report_close("dhidden fp64", r_dh, dh, 1e-12)
+    report_close("dweight fp64", r_dw, dw, 1e-12)
     if not first_block:
-        _check("dresidual fp64", r_dr, dr, 1e-12)
+        report_close("dresidual fp64", r_dr, dr, 1e-12)
 
 
 class _RefForwardTritonBackward(torch.autograd.Function):
@@ -128,7 +119,7 @@ def test_forward_values_and_frozen_weight():
     assert out.requires_grad and res.requires_grad
     (dh,) = torch.autograd.grad(out.float().sum(), [hidden])
     r_dh, _, _ = add_rmsnorm_bwd_ref(torch.ones(1, 4, 32), None, hidden, residual, weight)
-    _check("dhidden", r_dh, dh, TOLERANCE[torch.float16])
+    report_close("dhidden", r_dh, dh, TOLERANCE[torch.float16])
 
 
 def _saved_storages(fn):
@@ -163,4 +154,4 @@ def test_frozen_residual_and_hidden_only_through_residual_output():
     dres = torch.randn(2, 3, 40)
     (dh,) = torch.autograd.grad(res, [hidden], dres)
     assert dh.dtype == torch.bfloat16
-    _check("dhidden", dres, dh, TOLERANCE[torch.bfloat16])
+    report_close("dhidden", dres, dh, TOLERANCE[torch.bfloat16])

@@ -12,15 +12,12 @@ from mamba_triton.causal_conv1d import (
     causal_conv1d_fn_ref,
     causal_conv1d_ref,
 )
-from mamba_triton.testing import TEST_DEVICE, TOLERANCE, assert_close, on_test_device, poison_allocations
+from mamba_triton.testing import TEST_DEVICE, TOLERANCE, assert_close, poison_allocations
 
 DEVICE = TEST_DEVICE
 
 
-@pytest.fixture(autouse=True)
-def _default_device():
-    with on_test_device():
-        yield
+pytestmark = pytest.mark.usefixtures("tensors_on_test_device")
 
 
 TOL = TOLERANCE

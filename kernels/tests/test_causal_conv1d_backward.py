@@ -15,18 +15,9 @@ from mamba_triton.causal_conv1d import (
     causal_conv1d_fn_bwd_ref,
     causal_conv1d_fn_ref,
 )
-from mamba_triton.testing import TOLERANCE, assert_close, on_test_device, poison_allocations
+from mamba_triton.testing import TOLERANCE, poison_allocations, report_close
 
-
-@pytest.fixture(autouse=True)
-def _default_device():
-    with on_test_device():
-        yield
-
-
-def _check(name, ref, got, tol):
-    err = assert_close(name, ref, got, tol)
-    print(f"\n  {name}: rel err {err:.2e} (tol {tol:.0e})", end="")
+pytestmark = pytest.mark.usefixtures("tensors_on_test_device")
 
 
 def _x(batch, dim, L, dtype, layout):
@@ -68,10 +59,10 @@ def test_grads_match_float64_reference(monkeypatch, dtype, width, has_bias, acti
     got = torch.autograd.grad(out, [x, weight] + ([bias] if has_bias else []), dout)
     r_dx, r_dw, r_db = causal_conv1d_fn_bwd_ref(x, weight, bias, dout, activation)
     assert got[0].dtype == dtype and got[0].stride() == x.stride()  # dx laid out like x
-    _check("dx", r_dx, got[0], TOLERANCE[dtype])
-    _check("dweight", r_dw, got[1], 1e-5)
+    report_close("dx", r_dx, got[0], TOLERANCE[dtype])
+    report_close("dweight", r_dw, got[1], 1e-5)
     if has_bias:
-        _check("dbias", r_db, got[2], 1e-5)
+        report_close("dbias", r_db, got[2], 1e-5)
 
 
 @pytest.mark.parametrize("activation", [None, "silu"])
@@ -85,9 +76,9 @@ def test_backward_kernel_in_float64_is_exact_across_tiles(activation, width):
     dout = torch.randn(batch, L, dim, dtype=torch.float64).transpose(1, 2)  # non-contiguous grad
     dx, dw, db = causal_conv1d_bwd(x, weight, bias, dout, activation, block_l=4, block_e=8)
     r_dx, r_dw, r_db = causal_conv1d_fn_bwd_ref(x, weight, bias, dout, activation)
-    _check("dx fp64", r_dx, dx, 1e-12)
-    _check("dweight fp64", r_dw, dw, 1e-12)
-    _check("dbias fp64", r_db, db, 1e-12)
+    report_close("dx fp64", r_dx, dx, 1e-12)
+    report_close("dweight fp64", r_dw, dw, 1e-12)
+    report_close("dbias fp64", r_db, db, 1e-12)
 
 
 class _RefForwardTritonBackward(torch.autograd.Function):
@@ -125,7 +116,7 @@ def test_forward_values_swish_and_frozen_weight():
         assert torch.equal(out, causal_conv1d_fn(x, weight, bias, "swish"))
     (dx,) = torch.autograd.grad(out.sum(), [x])
     r_dx, _, _ = causal_conv1d_fn_bwd_ref(x, weight, bias, torch.ones(2, 5, 13), "silu")
-    _check("dx", r_dx, dx, 1e-5)
+    report_close("dx", r_dx, dx, 1e-5)
 
 
 def test_saves_no_new_tensors():
