@@ -66,6 +66,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, help="measure every cell this many times (overrides the suite)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), help="override the suite's device")
     parser.add_argument("--inline", action="store_true", help="run cells in this process (debugging; no isolation)")
+    parser.add_argument("--gpus", metavar="all|I[,I]",
+                        help="spread cells over these GPUs of this host, one worker process per GPU "
+                             "(CUDA_VISIBLE_DEVICES); rows record gpu_index. Also with --resume")
     parser.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and exit")
 
@@ -86,7 +89,7 @@ def _main(args) -> int:
     if args.resume:
         if args.suite or args.only or args.models or args.repeats is not None or args.device or args.dry_run or axes:
             raise SuiteError("(command line)", "--resume", "continues a run with its recorded selection; "
-                             "give no other selection arguments", "--resume RUN_DIR [--inline]")
+                             "give no other selection arguments", "--resume RUN_DIR [--inline | --gpus all|I[,I]]")
         run_dir = Path(args.resume)
         if not (run_dir / RUN_FILE).is_file() or not (run_dir / SUITE_COPY).is_file():
             raise SuiteError(run_dir, "--resume", f"not a vimbench run directory (needs {RUN_FILE} and {SUITE_COPY})",
@@ -123,6 +126,7 @@ def _main(args) -> int:
         raise SuiteError(suite.path, "--only", f"selects no cells of suite {suite.name!r}",
                          _selection_values(suite))
     device = _resolve_device(suite)
+    launcher = _launcher(args, suite)
 
     if args.dry_run:
         for cell in cells:
@@ -150,7 +154,24 @@ def _main(args) -> int:
 
     results = run_dir / RESULTS_FILE
     rows = _load_existing(results)
-    return _sweep(suite, cells, device, run_dir, rows, _conditions(environment, device))
+    return _sweep(suite, cells, device, run_dir, rows, _conditions(environment, device), launcher)
+
+
+def _launcher(args, suite: Suite):
+    """Sequential unless --gpus names GPUs; the launcher is not part of the recorded selection,
+    so a run may be resumed with another one."""
+    from .launchers.sequential import SequentialLauncher
+
+    if not args.gpus:
+        return SequentialLauncher(inline=suite.isolation == "inline", timeout_s=suite.cell_timeout_s)
+    from .gpus import select_gpus, visible_gpus
+    from .launchers.local import LocalGpuLauncher
+
+    if args.inline:
+        raise SuiteError("(command line)", "--gpus", "pins a worker process per GPU; --inline runs in this process",
+                         "one of --gpus, --inline")
+    # A suite's `isolation = "inline"` gives way: pinning a cell to a GPU needs its own process.
+    return LocalGpuLauncher(select_gpus(args.gpus, visible_gpus()), timeout_s=suite.cell_timeout_s)
 
 
 def _suite_from_axes(args, axes: dict[str, list[str]], only_models: set[str] | None) -> Suite:
@@ -246,8 +267,9 @@ def _conditions(environment: dict, device: str) -> dict:
     }
 
 
-def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: list[Row], conditions: dict) -> int:
-    from .runner import CellJob, run_cell, run_cell_isolated
+def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: list[Row], conditions: dict,
+           launcher) -> int:
+    from .runner import CellJob
 
     done = {row.cell_id for row in rows}
     queue = list(cells)
@@ -257,23 +279,29 @@ def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: li
             queue.extend(_probes_for(row, suite))
     queue = _unique(queue)
     todo = [c for c in queue if c.cell_id not in done]
+    planned = {c.cell_id for c in queue}
     progress = Progress(total=len(todo), already=len(queue) - len(todo))
+
+    def job(cell: Cell) -> CellJob:
+        return CellJob(cell=cell, suite=suite.name, device=device, timing=suite.timing,
+                       plugins=suite.plugins, conditions=conditions)
+
+    def on_row(row: Row) -> list[CellJob]:
+        # This thread alone appends: one writer, whatever the launcher.
+        append_row(run_dir / RESULTS_FILE, row)
+        rows.append(row)
+        done.add(row.cell_id)
+        progress.finish(row)
+        if row.purpose != PURPOSE_MEASURE or row.status != STATUS_OOM:
+            return []
+        probes = [p for p in _probes_for(row, suite) if p.cell_id not in planned]
+        planned.update(p.cell_id for p in probes)
+        progress.total += len(probes)
+        return [job(p) for p in probes]
+
     interrupted = False
     try:
-        while todo:
-            cell = todo.pop(0)
-            progress.start(cell)
-            job = CellJob(cell=cell, suite=suite.name, device=device, timing=suite.timing,
-                          plugins=suite.plugins, conditions=conditions)
-            row = run_cell(job) if suite.isolation == "inline" else run_cell_isolated(job, suite.cell_timeout_s)
-            append_row(run_dir / RESULTS_FILE, row)
-            rows.append(row)
-            done.add(row.cell_id)
-            progress.finish(row)
-            if row.purpose == PURPOSE_MEASURE and row.status == STATUS_OOM:
-                probes = [p for p in oom_probe_cells(cell, suite) if p.cell_id not in done and p not in todo]
-                todo[0:0] = probes
-                progress.total += len(probes)
+        launcher.run([job(c) for c in todo], on_start=lambda j: progress.start(j.cell), on_row=on_row)
     except KeyboardInterrupt:
         interrupted = True
     progress.close()
