@@ -4,6 +4,7 @@
     vimbench run --model vim_tiny:triton-fused --model deit_tiny:sdpa --resolution 1536 --batch 64
     vimbench run --suite highres --resolution 2048 --precision amp-bf16
     vimbench run --resume runs/20261126-170000-highres
+    vimbench run --suite highres --gpus all     # one worker per GPU (--gpus 0,1 for some)
 
 Axis flags (--model, --resolution, --batch, --precision, --exec-mode, --mode) make an ad-hoc suite
 without --suite, or replace that axis of the suite given (axes.py); --only and --models
@@ -18,6 +19,9 @@ to `results.torn.jsonl` first (the file stays parseable line by line) and their 
 re-run: never dropped, never counted twice.  When a measured cell runs out of memory and
 the suite sets `estimate_oom_batches`, the same cell is probed at those smaller batches
 (rows with purpose "oom_estimate").
+
+`--gpus` only changes how cells are launched (vimbench/launchers/), not what is recorded:
+this process still appends every row, so a run may be resumed with or without it.
 
 Exit codes: 0 every cell has a row (OOM is a result), 1 some cell ended in an error,
 2 bad suite or arguments, 130 interrupted (resume it).
@@ -337,7 +341,6 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.t0 = time.perf_counter()
-        self.durations: list[float] = []
         self.current: Cell | None = None
 
     def _bar(self) -> str:
@@ -345,8 +348,9 @@ class Progress:
         frac = self.finished / self.total if self.total else 1.0
         filled = round(frac * width)
         elapsed = time.perf_counter() - self.t0
-        if self.durations:
-            eta = f"ETA {_clock(sum(self.durations) / len(self.durations) * (self.total - self.finished))}"
+        if self.finished:
+            # Wall time per finished cell: right for one cell at a time and for several GPUs at once.
+            eta = f"ETA {_clock(elapsed / self.finished * (self.total - self.finished))}"
         else:
             eta = "ETA ?"
         done_before = f" (+{self.already} done before)" if self.already else ""
@@ -355,7 +359,6 @@ class Progress:
 
     def start(self, cell: Cell) -> None:
         self.current = cell
-        self.cell_t0 = time.perf_counter()
         text = f"{self._bar()} | {cell.label()}{_purpose_tag(cell.purpose)} ..."
         if self.tty:
             self.stream.write("\r\033[K" + text)
@@ -365,7 +368,6 @@ class Progress:
 
     def finish(self, row: Row) -> None:
         self.finished += 1
-        self.durations.append(time.perf_counter() - self.cell_t0)
         outcome = _outcome(row)
         if self.tty:
             self.stream.write("\r\033[K")
