@@ -79,7 +79,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _new_row(job: CellJob) -> Row:
+def new_row(job: CellJob) -> Row:
     cell = job.cell
     cond = job.conditions
     return Row(
@@ -101,7 +101,7 @@ def run_cell(job: CellJob) -> Row:
     from .suite import import_plugins
 
     started = time.perf_counter()
-    row = _new_row(job)
+    row = new_row(job)
     where = {"phase": "setup"}  # the lifecycle step in progress, named in a failure's message
 
     def phase(name: str) -> None:
@@ -298,7 +298,7 @@ def run_cell_isolated(job: CellJob, timeout_s: float = 900.0, env: dict[str, str
         return Row.from_dict(data)
     if raise_if_killed and not killed_by_us and process.exitcode == -signal.SIGKILL:
         raise WorkerKilled(f"worker {process.pid} of {job.cell.cell_id} was killed (SIGKILL)")
-    row = _new_row(job)
+    row = new_row(job)
     row.status = STATUS_ERROR
     if reason is None:
         code = process.exitcode

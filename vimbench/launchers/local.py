@@ -17,11 +17,8 @@ import threading
 from collections import Counter, deque
 
 from ..gpus import Gpu
-from ..results import STATUS_ERROR
-from ..runner import CellJob, WorkerKilled, _new_row, run_cell_isolated
-from . import OnRow, OnStart
-
-MAX_KILLS = 3
+from ..runner import CellJob, WorkerKilled, run_cell_isolated
+from . import MAX_KILLS, OnRow, OnStart, killed_too_often, pinned
 
 
 @dataclasses.dataclass
@@ -38,7 +35,7 @@ class LocalGpuLauncher:
         while pending or running:
             while pending and idle:
                 gpu = idle.popleft()
-                job = _pinned(pending.popleft(), gpu)
+                job = pinned(pending.popleft(), gpu)
                 on_start(job)
                 threading.Thread(target=self._work, args=(gpu, job, finished), daemon=True,
                                  name=f"vimbench-gpu{gpu.index}").start()
@@ -52,9 +49,7 @@ class LocalGpuLauncher:
                     print(f"vimbench run: {outcome}; running the cell again", file=sys.stderr)
                     pending.appendleft(job)
                     continue
-                outcome = _new_row(job)
-                outcome.status = STATUS_ERROR
-                outcome.error = f"worker killed (SIGKILL) {MAX_KILLS} times; not retried again"
+                outcome = killed_too_often(job)
             elif isinstance(outcome, BaseException):
                 raise outcome
             pending.extendleft(reversed(on_row(outcome)))
@@ -66,11 +61,6 @@ class LocalGpuLauncher:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             outcome = exc
         finished.put((gpu, job, outcome))
-
-
-def _pinned(job: CellJob, gpu: Gpu) -> CellJob:
-    """The job with the GPU it runs on in its conditions, so its row records index and name."""
-    return dataclasses.replace(job, conditions={**job.conditions, "gpu_index": gpu.index, "gpu_name": gpu.name})
 
 
 def _next(finished: queue.Queue):
