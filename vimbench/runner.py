@@ -288,7 +288,9 @@ def run_cell_isolated(job: CellJob, timeout_s: float = 900.0, env: dict[str, str
             reason = f"timed out after {timeout_s:.0f} s (cell_timeout_s); worker killed"
     finally:
         if process.is_alive():
-            process.join(timeout=10 if data is not None else 0)
+            # A worker that closed its pipe is exiting (a dead one may not be reaped yet): wait for
+            # it, to learn how it ended.  A timed-out one is killed at once.
+            process.join(timeout=0 if reason else 10)
         killed_by_us = process.is_alive()
         if killed_by_us:
             process.kill()
