@@ -73,6 +73,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gpus", metavar="all|I[,I]",
                         help="spread cells over these GPUs of this host, one worker process per GPU "
                              "(CUDA_VISIBLE_DEVICES); rows record gpu_index. Also with --resume")
+    parser.add_argument("--launcher", choices=("local", "ray"), default="local",
+                        help="local: this host (one cell at a time, or --gpus); ray: num_gpus=1 Ray tasks "
+                             "(pip install 'vimbench[ray]')")
+    parser.add_argument("--address", help="with --launcher ray: the Ray cluster (default: start a local one)")
     parser.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and exit")
 
@@ -166,6 +170,16 @@ def _launcher(args, suite: Suite):
     so a run may be resumed with another one."""
     from .launchers.sequential import SequentialLauncher
 
+    if args.launcher == "ray":
+        if args.gpus or args.inline:
+            raise SuiteError("(command line)", "--launcher", "ray places cells on its cluster's GPUs itself",
+                             "--launcher ray [--address ADDR], without --gpus or --inline")
+        from .launchers.ray_cluster import RayLauncher
+
+        return RayLauncher(address=args.address, timeout_s=suite.cell_timeout_s)
+    if args.address:
+        raise SuiteError("(command line)", "--address", "only means something with --launcher ray",
+                         "--launcher ray --address ADDR")
     if not args.gpus:
         return SequentialLauncher(inline=suite.isolation == "inline", timeout_s=suite.cell_timeout_s)
     from .gpus import select_gpus, visible_gpus
