@@ -99,6 +99,7 @@ class Row:
     # --- conditions ---
     device: str | None = None         # "cuda" | "cpu"
     gpu_name: str | None = None
+    gpu_index: int | None = None      # host GPU index the cell was pinned to (--gpus); None: not pinned
     tf32: bool | None = None
     param_dtype: str | None = None    # dtype of weights and inputs
     autocast_dtype: str | None = None # autocast target, None when autocast is off

@@ -31,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
+import os
+import signal
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -77,14 +79,14 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def _new_row(job: CellJob) -> Row:
+def new_row(job: CellJob) -> Row:
     cell = job.cell
     cond = job.conditions
     return Row(
         cell_id=cell.cell_id, suite=job.suite, model=cell.model, variant=cell.variant,
         resolution=cell.resolution, batch=cell.batch, precision=cell.precision, exec_mode=cell.exec_mode,
         mode=cell.mode, purpose=cell.purpose, repeat=cell.repeat, device=job.device,
-        gpu_name=cond.get("gpu_name"), torch_version=cond.get("torch_version"),
+        gpu_name=cond.get("gpu_name"), gpu_index=cond.get("gpu_index"), torch_version=cond.get("torch_version"),
         triton_version=cond.get("triton_version"), timm_version=cond.get("timm_version"),
         git_commit=cond.get("git_commit"), hostname=cond.get("hostname"),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -99,7 +101,7 @@ def run_cell(job: CellJob) -> Row:
     from .suite import import_plugins
 
     started = time.perf_counter()
-    row = _new_row(job)
+    row = new_row(job)
     where = {"phase": "setup"}  # the lifecycle step in progress, named in a failure's message
 
     def phase(name: str) -> None:
@@ -245,7 +247,9 @@ def _measure_into(row: Row, job: CellJob, phase) -> None:
 
 # --- isolation ---------------------------------------------------------------------------
 
-def _worker_main(conn, job: CellJob) -> None:
+def _worker_main(conn, job: CellJob, env: dict[str, str] | None = None) -> None:
+    # Before anything initialises CUDA: CUDA_VISIBLE_DEVICES is read once, at CUDA init.
+    os.environ.update(env or {})
     try:
         row = run_cell(job)
         conn.send(row.to_dict())
@@ -253,12 +257,23 @@ def _worker_main(conn, job: CellJob) -> None:
         conn.close()
 
 
-def run_cell_isolated(job: CellJob, timeout_s: float = 900.0) -> Row:
-    """Run one cell in a fresh spawned process; a crash or timeout becomes an error row."""
+class WorkerKilled(RuntimeError):
+    """The cell's worker was SIGKILLed from outside (OOM killer, an operator): the cell is not at fault."""
+
+
+def run_cell_isolated(job: CellJob, timeout_s: float = 900.0, env: dict[str, str] | None = None,
+                      raise_if_killed: bool = False) -> Row:
+    """Run one cell in a fresh spawned process; a crash or timeout becomes an error row.
+
+    `env` is set in the worker before the cell (e.g. CUDA_VISIBLE_DEVICES to pin it to one GPU).
+    With `raise_if_killed`, a worker SIGKILLed by someone else raises WorkerKilled instead, so a
+    launcher can run the cell again rather than record an error.
+    """
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")
     parent_conn, child_conn = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_worker_main, args=(child_conn, job), name="vimbench-cell", daemon=True)
+    process = ctx.Process(target=_worker_main, args=(child_conn, job, env), name="vimbench-cell",
+                          daemon=True)
     process.start()
     child_conn.close()
     data = None
@@ -273,14 +288,19 @@ def run_cell_isolated(job: CellJob, timeout_s: float = 900.0) -> Row:
             reason = f"timed out after {timeout_s:.0f} s (cell_timeout_s); worker killed"
     finally:
         if process.is_alive():
-            process.join(timeout=10 if data is not None else 0)
-        if process.is_alive():
+            # A worker that closed its pipe is exiting (a dead one may not be reaped yet): wait for
+            # it, to learn how it ended.  A timed-out one is killed at once.
+            process.join(timeout=0 if reason else 10)
+        killed_by_us = process.is_alive()
+        if killed_by_us:
             process.kill()
         process.join()
         parent_conn.close()
     if data is not None:
         return Row.from_dict(data)
-    row = _new_row(job)
+    if raise_if_killed and not killed_by_us and process.exitcode == -signal.SIGKILL:
+        raise WorkerKilled(f"worker {process.pid} of {job.cell.cell_id} was killed (SIGKILL)")
+    row = new_row(job)
     row.status = STATUS_ERROR
     if reason is None:
         code = process.exitcode

@@ -4,6 +4,7 @@
     vimbench run --model vim_tiny:triton-fused --model deit_tiny:sdpa --resolution 1536 --batch 64
     vimbench run --suite highres --resolution 2048 --precision amp-bf16
     vimbench run --resume runs/20261126-170000-highres
+    vimbench run --suite highres --gpus all     # one worker per GPU (--gpus 0,1 for some)
 
 Axis flags (--model, --resolution, --batch, --precision, --exec-mode, --mode) make an ad-hoc suite
 without --suite, or replace that axis of the suite given (axes.py); --only and --models
@@ -18,6 +19,9 @@ to `results.torn.jsonl` first (the file stays parseable line by line) and their 
 re-run: never dropped, never counted twice.  When a measured cell runs out of memory and
 the suite sets `estimate_oom_batches`, the same cell is probed at those smaller batches
 (rows with purpose "oom_estimate").
+
+`--gpus` only changes how cells are launched (vimbench/launchers/), not what is recorded:
+this process still appends every row, so a run may be resumed with or without it.
 
 Exit codes: 0 every cell has a row (OOM is a result), 1 some cell ended in an error,
 2 bad suite or arguments, 130 interrupted (resume it).
@@ -66,6 +70,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--repeats", type=int, help="measure every cell this many times (overrides the suite)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), help="override the suite's device")
     parser.add_argument("--inline", action="store_true", help="run cells in this process (debugging; no isolation)")
+    parser.add_argument("--gpus", metavar="all|I[,I]",
+                        help="spread cells over these GPUs of this host, one worker process per GPU "
+                             "(CUDA_VISIBLE_DEVICES); rows record gpu_index. Also with --resume")
+    parser.add_argument("--launcher", choices=("local", "ray"), default="local",
+                        help="local: this host (one cell at a time, or --gpus); ray: num_gpus=1 Ray tasks "
+                             "(pip install 'vimbench[ray]')")
+    parser.add_argument("--address", help="with --launcher ray: the Ray cluster (default: start a local one)")
     parser.add_argument("--runs-dir", default="runs", help="where run directories are created (default: runs)")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and exit")
 
@@ -86,7 +97,7 @@ def _main(args) -> int:
     if args.resume:
         if args.suite or args.only or args.models or args.repeats is not None or args.device or args.dry_run or axes:
             raise SuiteError("(command line)", "--resume", "continues a run with its recorded selection; "
-                             "give no other selection arguments", "--resume RUN_DIR [--inline]")
+                             "give no other selection arguments", "--resume RUN_DIR [--inline | --gpus all|I[,I]]")
         run_dir = Path(args.resume)
         if not (run_dir / RUN_FILE).is_file() or not (run_dir / SUITE_COPY).is_file():
             raise SuiteError(run_dir, "--resume", f"not a vimbench run directory (needs {RUN_FILE} and {SUITE_COPY})",
@@ -123,6 +134,7 @@ def _main(args) -> int:
         raise SuiteError(suite.path, "--only", f"selects no cells of suite {suite.name!r}",
                          _selection_values(suite))
     device = _resolve_device(suite)
+    launcher = _launcher(args, suite)
 
     if args.dry_run:
         for cell in cells:
@@ -150,7 +162,34 @@ def _main(args) -> int:
 
     results = run_dir / RESULTS_FILE
     rows = _load_existing(results)
-    return _sweep(suite, cells, device, run_dir, rows, _conditions(environment, device))
+    return _sweep(suite, cells, device, run_dir, rows, _conditions(environment, device), launcher)
+
+
+def _launcher(args, suite: Suite):
+    """Sequential unless --gpus names GPUs; the launcher is not part of the recorded selection,
+    so a run may be resumed with another one."""
+    from .launchers.sequential import SequentialLauncher
+
+    if args.launcher == "ray":
+        if args.gpus or args.inline:
+            raise SuiteError("(command line)", "--launcher", "ray places cells on its cluster's GPUs itself",
+                             "--launcher ray [--address ADDR], without --gpus or --inline")
+        from .launchers.ray_cluster import RayLauncher
+
+        return RayLauncher(address=args.address, timeout_s=suite.cell_timeout_s)
+    if args.address:
+        raise SuiteError("(command line)", "--address", "only means something with --launcher ray",
+                         "--launcher ray --address ADDR")
+    if not args.gpus:
+        return SequentialLauncher(inline=suite.isolation == "inline", timeout_s=suite.cell_timeout_s)
+    from .gpus import select_gpus, visible_gpus
+    from .launchers.local import LocalGpuLauncher
+
+    if args.inline:
+        raise SuiteError("(command line)", "--gpus", "pins a worker process per GPU; --inline runs in this process",
+                         "one of --gpus, --inline")
+    # A suite's `isolation = "inline"` gives way: pinning a cell to a GPU needs its own process.
+    return LocalGpuLauncher(select_gpus(args.gpus, visible_gpus()), timeout_s=suite.cell_timeout_s)
 
 
 def _suite_from_axes(args, axes: dict[str, list[str]], only_models: set[str] | None) -> Suite:
@@ -246,8 +285,9 @@ def _conditions(environment: dict, device: str) -> dict:
     }
 
 
-def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: list[Row], conditions: dict) -> int:
-    from .runner import CellJob, run_cell, run_cell_isolated
+def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: list[Row], conditions: dict,
+           launcher) -> int:
+    from .runner import CellJob
 
     done = {row.cell_id for row in rows}
     queue = list(cells)
@@ -257,23 +297,29 @@ def _sweep(suite: Suite, cells: list[Cell], device: str, run_dir: Path, rows: li
             queue.extend(_probes_for(row, suite))
     queue = _unique(queue)
     todo = [c for c in queue if c.cell_id not in done]
+    planned = {c.cell_id for c in queue}
     progress = Progress(total=len(todo), already=len(queue) - len(todo))
+
+    def job(cell: Cell) -> CellJob:
+        return CellJob(cell=cell, suite=suite.name, device=device, timing=suite.timing,
+                       plugins=suite.plugins, conditions=conditions)
+
+    def on_row(row: Row) -> list[CellJob]:
+        # This thread alone appends: one writer, whatever the launcher.
+        append_row(run_dir / RESULTS_FILE, row)
+        rows.append(row)
+        done.add(row.cell_id)
+        progress.finish(row)
+        if row.purpose != PURPOSE_MEASURE or row.status != STATUS_OOM:
+            return []
+        probes = [p for p in _probes_for(row, suite) if p.cell_id not in planned]
+        planned.update(p.cell_id for p in probes)
+        progress.total += len(probes)
+        return [job(p) for p in probes]
+
     interrupted = False
     try:
-        while todo:
-            cell = todo.pop(0)
-            progress.start(cell)
-            job = CellJob(cell=cell, suite=suite.name, device=device, timing=suite.timing,
-                          plugins=suite.plugins, conditions=conditions)
-            row = run_cell(job) if suite.isolation == "inline" else run_cell_isolated(job, suite.cell_timeout_s)
-            append_row(run_dir / RESULTS_FILE, row)
-            rows.append(row)
-            done.add(row.cell_id)
-            progress.finish(row)
-            if row.purpose == PURPOSE_MEASURE and row.status == STATUS_OOM:
-                probes = [p for p in oom_probe_cells(cell, suite) if p.cell_id not in done and p not in todo]
-                todo[0:0] = probes
-                progress.total += len(probes)
+        launcher.run([job(c) for c in todo], on_start=lambda j: progress.start(j.cell), on_row=on_row)
     except KeyboardInterrupt:
         interrupted = True
     progress.close()
@@ -309,7 +355,6 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.t0 = time.perf_counter()
-        self.durations: list[float] = []
         self.current: Cell | None = None
 
     def _bar(self) -> str:
@@ -317,8 +362,9 @@ class Progress:
         frac = self.finished / self.total if self.total else 1.0
         filled = round(frac * width)
         elapsed = time.perf_counter() - self.t0
-        if self.durations:
-            eta = f"ETA {_clock(sum(self.durations) / len(self.durations) * (self.total - self.finished))}"
+        if self.finished:
+            # Wall time per finished cell: right for one cell at a time and for several GPUs at once.
+            eta = f"ETA {_clock(elapsed / self.finished * (self.total - self.finished))}"
         else:
             eta = "ETA ?"
         done_before = f" (+{self.already} done before)" if self.already else ""
@@ -327,7 +373,6 @@ class Progress:
 
     def start(self, cell: Cell) -> None:
         self.current = cell
-        self.cell_t0 = time.perf_counter()
         text = f"{self._bar()} | {cell.label()}{_purpose_tag(cell.purpose)} ..."
         if self.tty:
             self.stream.write("\r\033[K" + text)
@@ -337,7 +382,6 @@ class Progress:
 
     def finish(self, row: Row) -> None:
         self.finished += 1
-        self.durations.append(time.perf_counter() - self.cell_t0)
         outcome = _outcome(row)
         if self.tty:
             self.stream.write("\r\033[K")

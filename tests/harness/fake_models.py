@@ -9,6 +9,9 @@ Each is a 16 px patch embedding whose `forward_features` misbehaves on purpose:
   fake_nan    returns NaN in one element
   fake_crash  kills its process (os._exit) - only for isolated runs
   fake_slow   sleeps SLOW_S per call (to interrupt a sweep mid-way)
+  fake_pinned raises RuntimeError naming its CUDA_VISIBLE_DEVICES (which GPU a worker was pinned to)
+  fake_hang   the first process to call it writes its pid to $VIMBENCH_TEST_PIDFILE and hangs
+              (for a test to SIGKILL it); later calls work
 """
 
 import os
@@ -21,7 +24,18 @@ from vimbench.models.registry import ModelSpec, model_names, register_model
 
 OOM_ABOVE_BATCH = 4
 SLOW_S = 0.15
-BEHAVIOURS = ("ok", "oom", "error", "nan", "crash", "slow")
+BEHAVIOURS = ("ok", "oom", "error", "nan", "crash", "slow", "pinned", "hang")
+HANG_S = 60.0
+
+
+def _claim_pidfile() -> bool:
+    """True for the one process that creates the pid file (exclusive create: no race)."""
+    try:
+        with open(os.environ["VIMBENCH_TEST_PIDFILE"], "x") as fh:
+            fh.write(str(os.getpid()))
+    except FileExistsError:
+        return False
+    return True
 
 
 class FakeBackbone(nn.Module):
@@ -38,6 +52,10 @@ class FakeBackbone(nn.Module):
             raise RuntimeError("fake failure: kaboom")
         if self.behaviour == "crash":
             os._exit(7)
+        if self.behaviour == "pinned":
+            raise RuntimeError(f"pinned to CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}")
+        if self.behaviour == "hang" and _claim_pidfile():
+            time.sleep(HANG_S)
         if self.behaviour == "slow":
             time.sleep(SLOW_S)
         tokens = self.proj(images).flatten(2).transpose(1, 2)
