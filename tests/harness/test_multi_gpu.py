@@ -127,13 +127,12 @@ variants = ["v1", "v2"]
 """
 
 
-def test_sigkilled_worker_cell_runs_again(two_fake_gpus, write_suite, tmp_path, monkeypatch):
-    pidfile = tmp_path / "hang.pid"
-    monkeypatch.setenv("VIMBENCH_TEST_PIDFILE", str(pidfile))
+def sigkill_the_hanging_worker(pidfile: Path) -> tuple[threading.Thread, list[int]]:
+    """A thread that SIGKILLs the process fake_hang's pid file names, once it appears."""
     killed: list[int] = []
 
-    def kill_the_hanging_worker():
-        deadline = time.monotonic() + 30
+    def kill():
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if pidfile.is_file() and pidfile.read_text():
                 pid = int(pidfile.read_text())
@@ -142,10 +141,12 @@ def test_sigkilled_worker_cell_runs_again(two_fake_gpus, write_suite, tmp_path, 
                 return
             time.sleep(0.05)
 
-    killer = threading.Thread(target=kill_the_hanging_worker, daemon=True)
+    killer = threading.Thread(target=kill, daemon=True)
     killer.start()
-    runs = tmp_path / "runs"
-    code = cli_main(["run", "--suite", str(write_suite(HANG_SUITE)), "--runs-dir", str(runs), "--gpus", "all"])
+    return killer, killed
+
+
+def assert_hang_suite_ran_each_cell_once_after_the_kill(runs: Path, code: int, killer, killed) -> None:
     killer.join()
     assert killed, "the hanging worker never started"
     assert code == 0
@@ -153,3 +154,12 @@ def test_sigkilled_worker_cell_runs_again(two_fake_gpus, write_suite, tmp_path, 
     rows = _rows(run_dir)
     assert sorted(r.cell_id for r in rows) == sorted({r.cell_id for r in rows}) and len(rows) == 3
     assert all(r.status == "ok" for r in rows)
+
+
+def test_sigkilled_worker_cell_runs_again(two_fake_gpus, write_suite, tmp_path, monkeypatch):
+    pidfile = tmp_path / "hang.pid"
+    monkeypatch.setenv("VIMBENCH_TEST_PIDFILE", str(pidfile))
+    killer, killed = sigkill_the_hanging_worker(pidfile)
+    runs = tmp_path / "runs"
+    code = cli_main(["run", "--suite", str(write_suite(HANG_SUITE)), "--runs-dir", str(runs), "--gpus", "all"])
+    assert_hang_suite_ran_each_cell_once_after_the_kill(runs, code, killer, killed)
