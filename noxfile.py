@@ -33,7 +33,7 @@ def bench(session):
     nox -s bench -- record        run, then store the result as this card's baseline
     nox -s bench -- ab REV        A/B the scan kernels of REV (baseline) against the working tree
     """
-    session.install("-e", "./kernels", "-e", ".[test,ray]")
+    session.install("-e", "./kernels", "-e", ".[test]")
     action = session.posargs[0] if session.posargs else "gate"
     if action == "ab":
         if len(session.posargs) < 2:
