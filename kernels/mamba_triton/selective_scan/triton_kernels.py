@@ -172,7 +172,7 @@ def _group_loads(
         ok = i < n_valid
         b_us += (_load_channels(p_u + i * d_u + o_u, m_d, ok, EVEN_D, MASKED).to(tl.float32),)
         if DT_RANK == 0:
-            b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED),)
+            b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED).to(tl.float32),)
         if HAS_Z:
             b_zs += (_load_channels(p_z + i * d_z + o_z, m_d, ok, EVEN_D, MASKED).to(tl.float32),)
         if LOAD_Y:
