@@ -170,11 +170,11 @@ def _group_loads(
     m_i = tl.arange(0, T) < n_valid
     for i in tl.static_range(T):
         ok = i < n_valid
-        b_us += (_load_channels(p_u + i * d_u + o_u, m_d, ok, EVEN_D, MASKED),)
+        b_us += (_load_channels(p_u + i * d_u + o_u, m_d, ok, EVEN_D, MASKED).to(tl.float32),)
         if DT_RANK == 0:
-            b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED),)
+            b_dls += (_load_channels(p_dl + i * d_dl + o_dl, m_d, ok, EVEN_D, MASKED).to(tl.float32),)
         if HAS_Z:
-            b_zs += (_load_channels(p_z + i * d_z + o_z, m_d, ok, EVEN_D, MASKED),)
+            b_zs += (_load_channels(p_z + i * d_z + o_z, m_d, ok, EVEN_D, MASKED).to(tl.float32),)
         if LOAD_Y:
             # y_on (runtime): whether there is an earlier output to add to; else zeros
             # and no memory traffic
@@ -184,7 +184,7 @@ def _group_loads(
                 m_y = y_on
             else:
                 m_y = m_d & y_on
-            b_olds += (tl.load(p_y + i * d_y + o_y, mask=m_y, other=0.0),)
+            b_olds += (tl.load(p_y + i * d_y + o_y, mask=m_y, other=0.0).to(tl.float32),)
     if DT_RANK > 0:
         b_dls = _load_rows(p_dl, s_dlr, d_dl, m_i, DT_RANK, RP, T, MASKED, 1.0)
     b_Bs = _load_rows(p_B, s_Bn, d_B, m_i, N, NP, T, MASKED, 1.0)
