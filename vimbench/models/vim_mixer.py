@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .inference_weights import derived, linear_weight
 from .vim_fused_ops import check_fusable, load_bidirectional_conv1d
 from .vim_scan_backends import check_scan_backend, load_bidirectional_scan
 
@@ -141,26 +142,23 @@ class BiMambaV2Mixer(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden (batch, L, D) -> (batch, L, D)."""
-        xz = self.in_proj(hidden)  # (batch, L, 2E)
+        # the weights through inference_weights: their autocast copies are made once, not every call
+        xz = F.linear(hidden, linear_weight(self, "in_proj", self.in_proj.weight))  # (batch, L, 2E)
         x, z = xz.split(self.d_inner, dim=-1)  # views
-        return self.out_proj(self._mixed_flip_free(x, z))
+        return F.linear(self._mixed_flip_free(x, z), linear_weight(self, "out_proj", self.out_proj.weight))
 
     def _ssm_inputs(self, u: torch.Tensor, x_proj: nn.Linear):
         """u (batch, L, E) -> dt_low (batch, L, R) and B, C (batch, L, N), views of x_proj(u).
 
         dt = dt_proj(dt_low) is left to the caller: the flip-free scans form it inside
         (delta_proj_weight), and the scan adds the dt_proj bias as delta_bias (in fp32)."""
-        x_dbl = F.linear(u, self._padded_x_proj_weight(x_proj))  # (batch, L, R + 2N + pad)
+        name = "x_proj" if x_proj is self.x_proj else "x_proj_b"
+        x_dbl = F.linear(u, linear_weight(self, name, x_proj.weight, self.x_proj_pad))  # (batch, L, R + 2N + pad)
         dt_low, b, c, _ = x_dbl.split([self.dt_rank, self.d_state, self.d_state, self.x_proj_pad], dim=-1)
         return dt_low, b, c
 
-    def _padded_x_proj_weight(self, x_proj: nn.Linear) -> torch.Tensor:
-        """x_proj's weight with `x_proj_pad` zero rows appended (one small pad kernel a call;
-        nothing is cached, so in-place weight updates, inference tensors and autograd need
-        no special care)."""
-        if not self.x_proj_pad:
-            return x_proj.weight
-        return F.pad(x_proj.weight, (0, 0, 0, self.x_proj_pad))
+    def _A(self, name: str, A_log: torch.Tensor) -> torch.Tensor:
+        return derived(self, name, lambda a: -torch.exp(at_least_fp32(a)), A_log)
 
     def _mixed_flip_free(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """(y_f + y_b) / 2 * silu(z) as (batch, L, E), both directions in original order."""
@@ -177,9 +175,9 @@ class BiMambaV2Mixer(nn.Module):
             return t.transpose(1, 2)
 
         y = self._bidirectional_scan(
-            cl(u_f), cl(dtl_f), -torch.exp(at_least_fp32(self.A_log)), cl(b_f), cl(c_f),
+            cl(u_f), cl(dtl_f), self._A("A", self.A_log), cl(b_f), cl(c_f),
             at_least_fp32(self.D), at_least_fp32(self.dt_proj.bias),
-            cl(u_b), cl(dtl_b), -torch.exp(at_least_fp32(self.A_b_log)), cl(b_b), cl(c_b),
+            cl(u_b), cl(dtl_b), self._A("A_b", self.A_b_log), cl(b_b), cl(c_b),
             at_least_fp32(self.D_b), at_least_fp32(self.dt_proj_b.bias),
             cl(z), delta_softplus=True,
             delta_proj_weight=self.dt_proj.weight, delta_proj_weight_b=self.dt_proj_b.weight,

@@ -1,0 +1,67 @@
+"""Tensors a Vim block derives from its parameters, kept between inference calls.
+
+Every call of a Vim mixer derives tensors from its parameters: A = -exp(A_log) for each
+direction, x_proj's weight padded to a multiple of 8 rows, and under autocast the 16-bit
+copies of the in, x and out projection weights.  That is ten small kernels a block, 240 a
+Vim-Ti forward: launches the host must issue one by one (eager Vim-Ti at 224 px is
+host-bound) plus a few microseconds of GPU time each, in a CUDA graph too.
+
+Without autograd they are computed once and reused while their sources are unchanged: the
+key holds each source's identity, storage, dtype, device and version counter (bumped by every
+in-place update: optimizer steps, load_state_dict, `p.data.copy_`), and the caller's tag (the
+autocast dtype).  Recomputed on every call instead:
+  - with autograd enabled (training must see the ops, and gets fresh tensors),
+  - while torch.compile traces (the compiler sees and fuses them itself),
+  - on a miss during CUDA-graph capture (the graph then replays the kernels; a hit reads the
+    persistent tensor, so a graph captured after a warm-up call skips them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+import torch
+import torch.nn as nn
+
+# Off: every call derives afresh (the behaviour before this cache), for A/B timing.
+ENABLED = True
+
+
+def _key(sources: tuple[torch.Tensor, ...], tag: Hashable) -> tuple:
+    return (tag, *((id(s), s.data_ptr(), s.dtype, s.device, s._version) for s in sources))
+
+
+def derived(owner: nn.Module, name: str, fn: Callable[..., torch.Tensor], *sources: torch.Tensor,
+            tag: Hashable = None) -> torch.Tensor:
+    """fn(*sources), reused from owner's cache while no source has changed (module docstring)."""
+    if not ENABLED or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return fn(*sources)
+    cache = owner.__dict__.setdefault("_inference_weights", {})
+    key = _key(sources, tag)
+    hit = cache.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = fn(*sources)
+    if not (value.is_cuda and torch.cuda.is_current_stream_capturing()):
+        cache[name] = (key, value)
+    return value
+
+
+def compute_dtype(weight: torch.Tensor) -> torch.dtype:
+    """The dtype a matmul with this weight runs in: autocast's where it applies, else its own."""
+    device = weight.device.type
+    if weight.dtype == torch.float32 and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return weight.dtype
+
+
+def linear_weight(owner: nn.Module, name: str, weight: torch.Tensor, pad_rows: int = 0) -> torch.Tensor:
+    """weight with `pad_rows` zero rows appended, in the dtype the matmul runs in (autocast
+    then finds nothing to cast)."""
+    dtype = compute_dtype(weight)
+
+    def make(w: torch.Tensor) -> torch.Tensor:
+        w = w.to(dtype)
+        return nn.functional.pad(w, (0, 0, 0, pad_rows)) if pad_rows else w
+
+    return derived(owner, name, make, weight, tag=(dtype, pad_rows))
