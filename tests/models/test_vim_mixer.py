@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mamba_triton import selective_scan_ref
 from test_vim_common import assert_close, flip_based_mixer, randomize_, rel_err
 
+from vimbench.models.inference_weights import linear_weight
 from vimbench.models.vim_mixer import BiMambaV2Mixer, depthwise_conv1d_silu
 
 
@@ -130,7 +131,7 @@ def test_padded_x_proj_weight_follows_weight_changes():
     m = _mixer()
     r, n = m.dt_rank, m.d_state
     assert m.x_proj_pad == (-(r + 2 * n)) % 8 > 0
-    padded = m._padded_x_proj_weight(m.x_proj)
+    padded = linear_weight(m, "x_proj", m.x_proj.weight, m.x_proj_pad)
     assert padded.shape[0] % 8 == 0 and torch.equal(padded[: r + 2 * n], m.x_proj.weight)
     assert not padded[r + 2 * n:].any()
     h = torch.randn(2, 7, 16, dtype=torch.float64)
