@@ -2,7 +2,8 @@
 reference: the selective scan (mamba_ssm's `selective_scan_fn`, plus `reverse` and the
 flip-free bidirectional op), causal_conv1d's `causal_conv1d_fn`, and fused add + RMSNorm.
 All three come differentiable too, with Triton backward kernels: `selective_scan_train_fn`,
-`bidirectional_scan_train_fn`, `causal_conv1d_autograd` and `add_rmsnorm_autograd`
+`bidirectional_scan_train_fn`, `causal_conv1d_autograd`, `bidirectional_conv1d_autograd` and
+`add_rmsnorm_autograd`
 (torch.autograd.Function wrappers; `backward.py` in each folder).
 
 One folder per op (`selective_scan/`, `causal_conv1d/`, `add_rmsnorm/`), each reading
@@ -22,6 +23,7 @@ from . import ops
 from .add_rmsnorm import add_rmsnorm, add_rmsnorm_autograd, add_rmsnorm_ref
 from .causal_conv1d import (
     bidirectional_conv1d,
+    bidirectional_conv1d_autograd,
     bidirectional_conv1d_ref,
     causal_conv1d_autograd,
     causal_conv1d_fn,
@@ -48,6 +50,7 @@ __all__ = [
     "bidirectional_conv1d",
     "add_rmsnorm",
     "causal_conv1d_autograd",
+    "bidirectional_conv1d_autograd",
     "add_rmsnorm_autograd",
     "selective_scan_ref",
     "bidirectional_scan_ref",

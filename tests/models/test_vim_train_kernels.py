@@ -13,10 +13,11 @@ pytestmark = pytest.mark.usefixtures("no_tf32")
 ROUTES = {"triton": dict(scan_backend="triton"), "triton-fused": dict(scan_backend="triton", fused=True)}
 # The autograd Functions each route must put in the graph (mamba_triton's *_train_fn / *_autograd).
 TRITON_BACKWARDS = {"triton": {"_BidirectionalScanBackward"},
-                    "triton-fused": {"_BidirectionalScanBackward", "CausalConv1dFunctionBackward",
+                    "triton-fused": {"_BidirectionalScanBackward", "BidirectionalConv1dFunctionBackward",
                                      "AddRMSNormFunctionBackward"}}
 # Relative L2 error of each parameter's gradient (and of the tokens) against the torch route's,
-# float32: sums in other orders (measured <= 1.4e-6, the x_proj weights).  Float64 is not run:
+# float32: sums in other orders (measured <= 3.2e-6 over a few session seeds, on main and with the
+# fused conv backward alike; worst on x_proj weights, dt_proj_b bias, A_log).  Float64 is not run:
 # the kernels keep some float32 arithmetic there (1e-8..4e-7 measured), and it doubles the time.
 TOLERANCE = 2e-5
 

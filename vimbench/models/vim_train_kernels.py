@@ -4,7 +4,7 @@ record it, and to the inference kernel, exactly as before, otherwise.
 
     scan          ops.bidirectional_scan  -> bidirectional_scan_train_fn   (no `out=` buffer)
     add+RMSNorm   ops.add_rmsnorm         -> add_rmsnorm_autograd          (no in-place residual)
-    both convs    ops.bidirectional_conv1d -> bidirectional_conv1d_train    (below; no fused backward)
+    both convs    ops.bidirectional_conv1d -> bidirectional_conv1d_autograd (one backward kernel)
 
 The check costs one `torch.is_grad_enabled()` under no_grad / inference_mode (the benchmark's
 inference cells), so inference runs the same kernels at the same speed.  Training is eager
@@ -53,22 +53,10 @@ def add_rmsnorm_train(hidden, residual, weight, eps=1e-5, out_dtype=None, *, res
 
 
 def bidirectional_conv1d_train(x, weight, bias, weight_b, bias_b, out_dtype=None):
-    """`bidirectional_conv1d`'s result from two `causal_conv1d_autograd` calls, as there is no
-    backward for the fused two-direction kernel.
+    """`bidirectional_conv1d_autograd` (the fused two-direction forward and its one-kernel
+    backward) with `ops.bidirectional_conv1d`'s signature.  No flipped copy of x: x is read
+    once a pass, the backward writes one dx (both directions summed), and autograd keeps x
+    itself (a view of in_proj's output), the weights and the biases."""
+    from mamba_triton import bidirectional_conv1d_autograd
 
-    The anti-causal direction is the causal conv of the token-reversed x, reversed back
-    (out_b[t] = silu(b_b + sum_k w_b[k] x[t+3-k]), the official flip formulation).  Cost against
-    the fused forward: x is read twice (two launches), and the two flips copy a (batch, L, E)
-    tensor each way: 2 extra copies in the forward (x, out_b) and 2 in the backward (dout_b,
-    dx_b), plus autograd's sum of the two directions' dx.  The flipped x is what the backward
-    direction's conv saves (one more (batch, L, E) tensor kept until the backward)."""
-    from mamba_triton import causal_conv1d_autograd
-
-    if out_dtype not in (None, x.dtype):
-        raise ValueError("the differentiable conv returns x's dtype")
-
-    def conv(tokens, w, b):  # (batch, L, E) -> (batch, L, E); the kernel's fast layout, no copy
-        taps = w.view(w.shape[0], w.shape[-1])  # Conv1d's (E, 1, K) -> (E, K)
-        return causal_conv1d_autograd(tokens.transpose(1, 2), taps, b, "silu").transpose(1, 2)
-
-    return conv(x, weight, bias), conv(x.flip(1), weight_b, bias_b).flip(1)
+    return bidirectional_conv1d_autograd(x, weight, bias, weight_b, bias_b, out_dtype)

@@ -1,22 +1,31 @@
-"""Backward of causal_conv1d_fn (depthwise causal conv1d + bias, optional SiLU), one Triton
-kernel.
+"""Backward of the depthwise conv1d (kernel 4) + bias (+ SiLU) kernels, one Triton kernel for
+both: causal_conv1d_fn (one causal direction, optional SiLU) and bidirectional_conv1d (the
+causal direction and the anti-causal one from the same x, SiLU, dx summed in one pass).
 
 Forward, per channel (taps zero-padded on the left to 4, as the forward kernel does):
-    z[t] = bias + sum_k w[k] x[t - 3 + k],   y[t] = silu(z[t]) or z[t]
-Backward, with g[t] = dy[t] * silu'(z[t]) (or dy[t] without activation), zero for t >= L:
-    dx[t]  = sum_k w[k] g[t + 3 - k]           (the taps look ahead)
-    dw[k]  = sum_t g[t] x[t - 3 + k]           dbias = sum_t g[t]
+    z[t]  = bias + sum_k w[k] x[t - 3 + k],       y[t] = silu(z[t]) or z[t]      causal
+    zb[t] = bias_b + sum_k wb[k] x[t + 3 - k],   yb[t] = silu(zb[t])              anti-causal
+Backward, with g[t] = dy[t] * silu'(z[t]) (or dy[t] without activation), zero outside 0..L-1,
+and gb[t] = dyb[t] * silu'(zb[t]) likewise:
+    dx[t]  = sum_k w[k] g[t + 3 - k]  +  sum_k wb[k] gb[t - 3 + k]
+    dw[k]  = sum_t g[t] x[t - 3 + k]       dbias   = sum_t g[t]
+    dwb[k] = sum_t gb[t] x[t + 3 - k]      dbias_b = sum_t gb[t]
+The anti-causal direction is the causal one with every token shift negated, so one helper
+(`_direction_bwd`) serves both: it is handed the 7 shifted x tiles in token order or reversed.
 
-Saved for backward, per call: x, weight and bias themselves - no new allocation, but x
-(batch*dim*L * x.element_size() bytes) stays alive until the backward; in Vim x is a view
-of in_proj's output.  Neither z nor y is kept: with SiLU the kernel recomputes z at t..t+3
-from the 7 shifted x tiles it loads for dweight anyway (16 FMAs and 4 exps an element,
-cheaper than storing and re-reading 2-4 bytes an element).  Autograd through the fp32
-reference keeps about 8 bytes an element (an fp32 copy of x and the pre-activation).
+Saved for backward, per call: x, the weights and biases themselves - no new allocation, but x
+(batch*L*E * x.element_size() bytes) stays alive until the backward; in Vim x is a view of
+in_proj's output.  Neither z nor y is kept: with SiLU the kernel recomputes z at t..t+3 (and
+zb at t-3..t) from the 7 shifted x tiles it loads for dweight anyway (16 FMAs and 4 exps an
+element a direction, cheaper than storing and re-reading 2-4 bytes an element).  Autograd
+through the fp32 reference keeps about 8 bytes an element a direction (an fp32 copy of x and
+the pre-activation).  Two directions in one pass read x once and write dx once, where two
+causal_conv1d_bwd calls on x and on a token-flipped copy read x twice, write two dx, flip
+dyb and the second dx, and sum them.
 
 Each program owns BLOCK_E channels of one sequence and walks TILES tiles of BLOCK_L tokens,
 keeping its dweight / dbias partial sums in registers; the fp32 scratch is
-(batch * chunks, 5, dim) and torch sums it.
+(batch * chunks, 5 a direction, E) and torch sums it.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
+from .fused import _as_taps
 
 KERNEL_WIDTH = 4
 
@@ -38,7 +49,7 @@ def _load_shift(p_xb, t, s: tl.constexpr, e, m_e, L, s_xl, s_xe, ACC: tl.constex
 
 @triton.jit
 def _dz(p_dyb, t, s: tl.constexpr, e, m_e, L, s_yl, s_ye, z, SILU: tl.constexpr, ACC: tl.constexpr):
-    """g[t + s] = dy[t + s] * act'(z[t + s]) (z given), 0 for t + s >= L."""
+    """g[t + s] = dy[t + s] * act'(z[t + s]) (z given), 0 outside 0..L-1."""
     b_dy = _load_shift(p_dyb, t, s, e, m_e, L, s_yl, s_ye, ACC)
     if SILU:
         sig = 1.0 / (1.0 + tl.exp(-z))
@@ -47,14 +58,68 @@ def _dz(p_dyb, t, s: tl.constexpr, e, m_e, L, s_yl, s_ye, z, SILU: tl.constexpr,
 
 
 @triton.jit
-def _causal_conv1d_bwd_kernel(
-    p_x, p_w, p_bias, p_dy, p_dx, p_dwb_part,
+def _taps(p_w, p_bias, e, m_e, s_we, s_wk, HAS_BIAS: tl.constexpr, ACC: tl.constexpr, BLOCK_E: tl.constexpr):
+    """The 4 taps and the bias of BLOCK_E channels, each [1, BE]."""
+    w0 = tl.load(p_w + e * s_we + 0 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
+    w1 = tl.load(p_w + e * s_we + 1 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
+    w2 = tl.load(p_w + e * s_we + 2 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
+    w3 = tl.load(p_w + e * s_we + 3 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
+    if HAS_BIAS:
+        b0 = tl.load(p_bias + e, mask=m_e, other=0.0).to(ACC)[None, :]
+    else:
+        b0 = tl.zeros([1, BLOCK_E], dtype=ACC)
+    return w0, w1, w2, w3, b0
+
+
+@triton.jit
+def _direction_bwd(x0, x1, x2, x3, x4, x5, x6, w0, w1, w2, w3, b0,
+                   p_dyb, t, SIGN: tl.constexpr, e, m_e, L, s_yl, s_ye,
+                   SILU: tl.constexpr, ACC: tl.constexpr):
+    """One direction's dx tile and its tile sums of dw[0..3] and dbias, given
+    x_i = x[t + SIGN * (i - 3)] (SIGN 1: causal; -1: anti-causal, whose output at t + SIGN*s
+    reads x_s..x_{s+3} with taps 0..3 exactly as the causal one does)."""
+    if SILU:  # pre-activations at t + SIGN * s, s = 0..3
+        z0 = b0 + w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
+        z1 = b0 + w0 * x1 + w1 * x2 + w2 * x3 + w3 * x4
+        z2 = b0 + w0 * x2 + w1 * x3 + w2 * x4 + w3 * x5
+        z3 = b0 + w0 * x3 + w1 * x4 + w2 * x5 + w3 * x6
+    else:  # unused without SILU
+        z0 = x0
+        z1 = x0
+        z2 = x0
+        z3 = x0
+    g0 = _dz(p_dyb, t, SIGN * 0, e, m_e, L, s_yl, s_ye, z0, SILU, ACC)
+    g1 = _dz(p_dyb, t, SIGN * 1, e, m_e, L, s_yl, s_ye, z1, SILU, ACC)
+    g2 = _dz(p_dyb, t, SIGN * 2, e, m_e, L, s_yl, s_ye, z2, SILU, ACC)
+    g3 = _dz(p_dyb, t, SIGN * 3, e, m_e, L, s_yl, s_ye, z3, SILU, ACC)
+    b_dx = w3 * g0 + w2 * g1 + w1 * g2 + w0 * g3
+    # g0 is 0 for t >= L (masked load), so padded rows add nothing
+    return (b_dx, tl.sum(g0 * x0, axis=0), tl.sum(g0 * x1, axis=0), tl.sum(g0 * x2, axis=0),
+            tl.sum(g0 * x3, axis=0), tl.sum(g0, axis=0))
+
+
+@triton.jit
+def _store_part(p_part, E, e, m_e, dw0, dw1, dw2, dw3, db):
+    """One direction's scratch rows: [dw0, dw1, dw2, dw3, dbias] x E."""
+    tl.store(p_part + 0 * E + e, dw0, mask=m_e)
+    tl.store(p_part + 1 * E + e, dw1, mask=m_e)
+    tl.store(p_part + 2 * E + e, dw2, mask=m_e)
+    tl.store(p_part + 3 * E + e, dw3, mask=m_e)
+    tl.store(p_part + 4 * E + e, db, mask=m_e)
+
+
+@triton.jit
+def _conv1d_bwd_kernel(
+    p_x, p_w, p_bias, p_dy, p_wb, p_bias_b, p_dyb, p_dx, p_dwb_part,
     L, E, tiles,
     s_xb, s_xl, s_xe,
-    s_we, s_wk,
+    s_we, s_wk, s_wbe, s_wbk,
     s_yb, s_yl, s_ye,
+    s_ybb, s_ybl, s_ybe,
     s_db, s_dl, s_de,
     HAS_BIAS: tl.constexpr,
+    HAS_BIAS_B: tl.constexpr,
+    BIDIR: tl.constexpr,  # also the anti-causal direction (p_wb, p_bias_b, p_dyb), always SiLU
     SILU: tl.constexpr,
     ACC: tl.constexpr,  # tl.float32, or tl.float64 for float64 inputs
     BLOCK_L: tl.constexpr,
@@ -66,61 +131,58 @@ def _causal_conv1d_bwd_kernel(
     e = i_e * BLOCK_E + tl.arange(0, BLOCK_E)
     m_e = e < E
     p_xb = p_x + i_b * s_xb
-    p_dyb = p_dy + i_b * s_yb
-    w0 = tl.load(p_w + e * s_we + 0 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
-    w1 = tl.load(p_w + e * s_we + 1 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
-    w2 = tl.load(p_w + e * s_we + 2 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
-    w3 = tl.load(p_w + e * s_we + 3 * s_wk, mask=m_e, other=0.0).to(ACC)[None, :]
-    if HAS_BIAS:
-        b0 = tl.load(p_bias + e, mask=m_e, other=0.0).to(ACC)[None, :]
-    else:
-        b0 = tl.zeros([1, BLOCK_E], dtype=ACC)
+    p_dy_f = p_dy + i_b * s_yb
+    p_dy_b = p_dyb + i_b * s_ybb
+    w0, w1, w2, w3, b0 = _taps(p_w, p_bias, e, m_e, s_we, s_wk, HAS_BIAS, ACC, BLOCK_E)
+    wb0, wb1, wb2, wb3, bb0 = _taps(p_wb, p_bias_b, e, m_e, s_wbe, s_wbk, HAS_BIAS_B, ACC, BLOCK_E)
     dw0 = tl.zeros([BLOCK_E], dtype=ACC)
     dw1 = tl.zeros([BLOCK_E], dtype=ACC)
     dw2 = tl.zeros([BLOCK_E], dtype=ACC)
     dw3 = tl.zeros([BLOCK_E], dtype=ACC)
     db = tl.zeros([BLOCK_E], dtype=ACC)
+    dwb0 = tl.zeros([BLOCK_E], dtype=ACC)
+    dwb1 = tl.zeros([BLOCK_E], dtype=ACC)
+    dwb2 = tl.zeros([BLOCK_E], dtype=ACC)
+    dwb3 = tl.zeros([BLOCK_E], dtype=ACC)
+    dbb = tl.zeros([BLOCK_E], dtype=ACC)
     for i in range(0, tiles):
         t = (i_c * tiles + i) * BLOCK_L + tl.arange(0, BLOCK_L)
         xm3 = _load_shift(p_xb, t, -3, e, m_e, L, s_xl, s_xe, ACC)
         xm2 = _load_shift(p_xb, t, -2, e, m_e, L, s_xl, s_xe, ACC)
         xm1 = _load_shift(p_xb, t, -1, e, m_e, L, s_xl, s_xe, ACC)
         x0 = _load_shift(p_xb, t, 0, e, m_e, L, s_xl, s_xe, ACC)
-        if SILU:
-            # pre-activations z[t + s], s = 0..3, recomputed from x[t - 3 .. t + 3]
+        if SILU or BIDIR:  # the causal z at t+1..t+3, or the anti-causal taps look ahead
             xp1 = _load_shift(p_xb, t, 1, e, m_e, L, s_xl, s_xe, ACC)
             xp2 = _load_shift(p_xb, t, 2, e, m_e, L, s_xl, s_xe, ACC)
             xp3 = _load_shift(p_xb, t, 3, e, m_e, L, s_xl, s_xe, ACC)
-            z0 = b0 + w0 * xm3 + w1 * xm2 + w2 * xm1 + w3 * x0
-            z1 = b0 + w0 * xm2 + w1 * xm1 + w2 * x0 + w3 * xp1
-            z2 = b0 + w0 * xm1 + w1 * x0 + w2 * xp1 + w3 * xp2
-            z3 = b0 + w0 * x0 + w1 * xp1 + w2 * xp2 + w3 * xp3
         else:
-            z0 = xm3  # unused without SILU
-            z1 = xm3
-            z2 = xm3
-            z3 = xm3
-        g0 = _dz(p_dyb, t, 0, e, m_e, L, s_yl, s_ye, z0, SILU, ACC)
-        g1 = _dz(p_dyb, t, 1, e, m_e, L, s_yl, s_ye, z1, SILU, ACC)
-        g2 = _dz(p_dyb, t, 2, e, m_e, L, s_yl, s_ye, z2, SILU, ACC)
-        g3 = _dz(p_dyb, t, 3, e, m_e, L, s_yl, s_ye, z3, SILU, ACC)
-        b_dx = w3 * g0 + w2 * g1 + w1 * g2 + w0 * g3
+            xp1 = xm3  # unused
+            xp2 = xm3
+            xp3 = xm3
+        b_dx, s0, s1, s2, s3, sb = _direction_bwd(xm3, xm2, xm1, x0, xp1, xp2, xp3, w0, w1, w2, w3, b0,
+                                                  p_dy_f, t, 1, e, m_e, L, s_yl, s_ye, SILU, ACC)
+        dw0 += s0
+        dw1 += s1
+        dw2 += s2
+        dw3 += s3
+        db += sb
+        if BIDIR:
+            b_dxb, s0, s1, s2, s3, sb = _direction_bwd(xp3, xp2, xp1, x0, xm1, xm2, xm3, wb0, wb1, wb2, wb3, bb0,
+                                                       p_dy_b, t, -1, e, m_e, L, s_ybl, s_ybe, True, ACC)
+            b_dx += b_dxb
+            dwb0 += s0
+            dwb1 += s1
+            dwb2 += s2
+            dwb3 += s3
+            dbb += sb
         m_out = (t < L)[:, None] & m_e[None, :]
         tl.store(p_dx + i_b * s_db + t.to(tl.int64)[:, None] * s_dl + e[None, :] * s_de,
                  b_dx.to(p_dx.dtype.element_ty), mask=m_out)
-        # g0 is 0 for t >= L (masked load), so padded rows add nothing
-        dw0 += tl.sum(g0 * xm3, axis=0)
-        dw1 += tl.sum(g0 * xm2, axis=0)
-        dw2 += tl.sum(g0 * xm1, axis=0)
-        dw3 += tl.sum(g0 * x0, axis=0)
-        db += tl.sum(g0, axis=0)
-    # scratch row (i_b, i_c): [dw0, dw1, dw2, dw3, dbias] x E
-    p_part = p_dwb_part + (i_b * tl.num_programs(0) + i_c) * 5 * E + e
-    tl.store(p_part + 0 * E, dw0, mask=m_e)
-    tl.store(p_part + 1 * E, dw1, mask=m_e)
-    tl.store(p_part + 2 * E, dw2, mask=m_e)
-    tl.store(p_part + 3 * E, dw3, mask=m_e)
-    tl.store(p_part + 4 * E, db, mask=m_e)
+    # scratch row (i_b, i_c): [dw0..3, dbias] (causal) then, with BIDIR, the same anti-causal
+    p_part = p_dwb_part + (i_b * tl.num_programs(0) + i_c) * (5 + 5 * BIDIR) * E
+    _store_part(p_part, E, e, m_e, dw0, dw1, dw2, dw3, db)
+    if BIDIR:
+        _store_part(p_part + 5 * E, E, e, m_e, dwb0, dwb1, dwb2, dwb3, dbb)
 
 
 def _n_chunks(n_tiles: int, other_programs: int, device: torch.device) -> int:
@@ -130,6 +192,53 @@ def _n_chunks(n_tiles: int, other_programs: int, device: torch.device) -> int:
         target = 4 * torch.cuda.get_device_properties(device).multi_processor_count
         return max(1, min(n_tiles, triton.cdiv(target, other_programs)))
     return min(n_tiles, 2)  # the interpreter: still exercise the partial sums
+
+
+def _conv1d_bwd(x, taps, bias, dy, taps_b, bias_b, dyb, *, silu, block_l, block_e, num_warps):
+    """Launch on the kernel's (batch, L, E) views (any strides); taps (E, 4).  taps_b None:
+    the causal direction alone.  Returns (dx (batch, L, E) laid out like x, in x's dtype;
+    the (5 or 10, E) sums [dw0..3, dbias(, dwb0..3, dbias_b)] in fp64 for fp64 x, else fp32)."""
+    batch, L, E = x.shape
+    bidir = taps_b is not None
+    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    channels_last = x.stride(2) < x.stride(1)
+    if channels_last:
+        dx = torch.empty((batch, L, E), device=x.device, dtype=x.dtype)
+    else:
+        dx = torch.empty((batch, E, L), device=x.device, dtype=x.dtype).transpose(1, 2)
+    # tiles long along the dense dimension, as in the forward, but of 512 elements (256 for
+    # both directions), not 2048: with SiLU ~15 tiles are live a direction (7 x shifts, 4 z,
+    # 4 g).  Compiled for sm_90 (SiLU, 4 warps, B 8, L 197, E 384, bf16 and fp32 x, both
+    # layouts), no spills: one direction 104-128 registers; both 96-126 (at 512 elements
+    # 180-242, half the warps a SM).  The forward's tiles took 255 (and spilled channel-major).
+    # Not timed on a GPU yet.
+    bl, be = (8, 64) if channels_last else (32, 16)
+    if bidir:
+        bl //= 2
+    block_l, block_e = block_l or bl, block_e or be
+    n_tiles, e_blocks = triton.cdiv(L, block_l), triton.cdiv(E, block_e)
+    chunks = _n_chunks(n_tiles, batch * e_blocks, x.device) if x.numel() else 1
+    tiles = triton.cdiv(n_tiles, chunks)
+    n_sums = 10 if bidir else 5
+    part = torch.zeros((batch * chunks, n_sums, E), device=x.device, dtype=acc_dtype)
+    if x.numel():
+        if not bidir:  # unused arguments: any valid pointers
+            taps_b, dyb = taps, dy
+        _conv1d_bwd_kernel[(chunks, e_blocks, batch)](
+            x, taps, bias if bias is not None else taps, dy,
+            taps_b, bias_b if bias_b is not None else taps_b, dyb, dx, part,
+            L, E, tiles,
+            x.stride(0), x.stride(1), x.stride(2),
+            taps.stride(0), taps.stride(1), taps_b.stride(0), taps_b.stride(1),
+            dy.stride(0), dy.stride(1), dy.stride(2),
+            dyb.stride(0), dyb.stride(1), dyb.stride(2),
+            dx.stride(0), dx.stride(1), dx.stride(2),
+            HAS_BIAS=bias is not None, HAS_BIAS_B=bias_b is not None, BIDIR=bidir, SILU=silu,
+            ACC=tl.float64 if acc_dtype == torch.float64 else tl.float32,
+            BLOCK_L=block_l, BLOCK_E=block_e,
+            num_warps=num_warps,
+        )
+    return dx, part.sum(0)
 
 
 def causal_conv1d_bwd(
@@ -149,45 +258,53 @@ def causal_conv1d_bwd(
     None.  Returns (dx laid out like x in x's dtype, dweight (dim, width) in weight's
     dtype, dbias (dim,) in bias's dtype or None).  Computes in fp64 for fp64 x, else fp32.
     """
-    batch, dim, L = x.shape
     width = weight.shape[1]
     if dout.shape != x.shape:
         raise ValueError(f"causal_conv1d_bwd: dout shape {tuple(dout.shape)} != x shape {tuple(x.shape)}")
     if not 2 <= width <= KERNEL_WIDTH:
         raise ValueError(f"causal_conv1d_bwd: width must be 2..{KERNEL_WIDTH}, got {width}")
-    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     taps = torch.nn.functional.pad(weight, (KERNEL_WIDTH - width, 0))  # zero taps in front
-    channels_last = x.stride(1) < x.stride(2)
-    if channels_last:
-        dx = torch.empty((batch, L, dim), device=x.device, dtype=x.dtype).transpose(1, 2)
-    else:
-        dx = torch.empty((batch, dim, L), device=x.device, dtype=x.dtype)
-    # tiles long along the dense dimension, as in the forward, but of 512 elements, not 2048:
-    # with SiLU ~15 tiles are live (7 x shifts, 4 z, 4 g).  Compiled for sm_90 (bf16, SiLU,
-    # 4 warps): 117 / 128 registers and no spills; the forward's tiles took 255 (and spilled
-    # channel-major).  Not timed on a GPU yet.
-    bl, be = (8, 64) if channels_last else (32, 16)
-    block_l, block_e = block_l or bl, block_e or be
-    n_tiles, e_blocks = triton.cdiv(L, block_l), triton.cdiv(dim, block_e)
-    chunks = _n_chunks(n_tiles, batch * e_blocks, x.device) if x.numel() else 1
-    tiles = triton.cdiv(n_tiles, chunks)
-    part = torch.zeros((batch * chunks, 5, dim), device=x.device, dtype=acc_dtype)
-    if x.numel():
-        x_ble, dy_ble, dx_ble = x.transpose(1, 2), dout.transpose(1, 2), dx.transpose(1, 2)
-        _causal_conv1d_bwd_kernel[(chunks, e_blocks, batch)](
-            x_ble, taps, bias if bias is not None else taps, dy_ble, dx_ble, part,
-            L, dim, tiles,
-            x_ble.stride(0), x_ble.stride(1), x_ble.stride(2),
-            taps.stride(0), taps.stride(1),
-            dy_ble.stride(0), dy_ble.stride(1), dy_ble.stride(2),
-            dx_ble.stride(0), dx_ble.stride(1), dx_ble.stride(2),
-            HAS_BIAS=bias is not None,
-            SILU=activation is not None,
-            ACC=tl.float64 if acc_dtype == torch.float64 else tl.float32,
-            BLOCK_L=block_l, BLOCK_E=block_e,
-            num_warps=num_warps,
-        )
-    sums = part.sum(0)  # (5, dim)
+    dx, sums = _conv1d_bwd(x.transpose(1, 2), taps, bias, dout.transpose(1, 2), None, None, None,
+                           silu=activation is not None, block_l=block_l, block_e=block_e, num_warps=num_warps)
     dweight = sums[KERNEL_WIDTH - width:KERNEL_WIDTH].t().contiguous().to(weight.dtype)
     dbias = sums[KERNEL_WIDTH].to(bias.dtype) if bias is not None else None
-    return dx, dweight, dbias
+    return dx.transpose(1, 2), dweight, dbias
+
+
+def bidirectional_conv1d_bwd(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    weight_b: torch.Tensor,
+    bias_b: torch.Tensor | None,
+    dout_f: torch.Tensor,
+    dout_b: torch.Tensor,
+    *,
+    block_l: int | None = None,
+    block_e: int | None = None,
+    num_warps: int = 4,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+    """Gradients of `bidirectional_conv1d(x, weight, bias, weight_b, bias_b)` given the
+    gradients of its two outputs.
+
+    x, dout_f, dout_b: (batch, L, E), any strides (dout in any float dtype); weight, weight_b:
+    (E, 1, 4) or (E, 4); bias, bias_b: (E,) or None.  Returns (dx, dweight, dbias, dweight_b,
+    dbias_b): dx (batch, L, E) laid out like x (channels dense or tokens dense) in x's dtype,
+    both directions summed; each parameter's gradient in its shape and dtype (None for a None
+    bias).  Computes in fp64 for fp64 x, else fp32.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"bidirectional_conv1d_bwd: x must be (batch, L, E), got shape {tuple(x.shape)}")
+    for name, d in (("dout_f", dout_f), ("dout_b", dout_b)):
+        if d.shape != x.shape:
+            raise ValueError(f"bidirectional_conv1d_bwd: {name} shape {tuple(d.shape)} != x shape {tuple(x.shape)}")
+    E = x.shape[2]
+    taps, taps_b = _as_taps("weight", weight, E), _as_taps("weight_b", weight_b, E)
+    dx, sums = _conv1d_bwd(x, taps, bias, dout_f, taps_b, bias_b, dout_b,
+                           silu=True, block_l=block_l, block_e=block_e, num_warps=num_warps)
+
+    def grads(rows, w, b):  # (5, E) sums -> (dweight in w's shape, dbias or None)
+        return (rows[:KERNEL_WIDTH].t().contiguous().view(w.shape).to(w.dtype),
+                rows[KERNEL_WIDTH].to(b.dtype) if b is not None else None)
+
+    return (dx, *grads(sums[:5], weight, bias), *grads(sums[5:], weight_b, bias_b))

@@ -4,7 +4,9 @@ of x.  Minimum traffic: read x once, write two outputs (3 x batch*L*E elements).
 
 Each program owns a [BLOCK_L tokens, BLOCK_E channels] tile and loads the 7 shifted
 tiles x[t-3..t+3]; the overlapping halo comes from L1/L2, not HBM.  No flips: the
-backward taps simply look ahead.  Inference only (no backward pass).
+anti-causal taps simply look ahead.  Inference only: the differentiable twin is
+`autograd.bidirectional_conv1d_autograd` (this forward, then `backward.py`'s kernel in its
+two-direction mode).
 
 The same kernel without its backward half (BACKWARD=False) and optionally without the
 SiLU is causal_conv1d's `causal_conv1d_fn` (widths 2..4: the taps are zero-padded on the
@@ -123,7 +125,7 @@ def bidirectional_conv1d(
         raise ValueError(f"bidirectional_conv1d: all tensors must share a device, got {[str(t.device) for t in tensors]}")
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         raise NotImplementedError("bidirectional_conv1d (Triton) is inference-only; call it under "
-                                  "torch.no_grad() or use bidirectional_conv1d_ref for training")
+                                  "torch.no_grad() or use bidirectional_conv1d_autograd for training")
     out_dtype = out_dtype or x.dtype
     if out_dtype not in _FLOAT_DTYPES:
         raise ValueError(f"bidirectional_conv1d: out_dtype {out_dtype} not in {_FLOAT_DTYPES}")
@@ -184,7 +186,7 @@ def causal_conv1d_fn(
         raise ValueError(f"causal_conv1d_fn: all tensors must share a device, got {[str(t.device) for t in tensors]}")
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         raise NotImplementedError("causal_conv1d_fn (Triton) is inference-only; call it under torch.no_grad() "
-                                  "or use causal_conv1d_fn_ref for training")
+                                  "or use causal_conv1d_autograd for training")
     taps = F.pad(weight, (KERNEL_WIDTH - weight.shape[1], 0))  # zero taps in front: x[t-3..] unused
     channels_last = x.stride(1) < x.stride(2)
     if channels_last:

@@ -87,6 +87,18 @@ def causal_conv1d_fn_ref(
     return (F.silu(y) if activation is not None else y).to(x.dtype)
 
 
+def _float64_grads(fn, tensors, douts):
+    """torch.autograd.grad of fn(*tensors) (a tensor or a tuple) against douts, all in
+    float64; None where a tensor is None."""
+    t64 = [None if t is None else t.detach().double().requires_grad_() for t in tensors]
+    inputs = [t for t in t64 if t is not None]
+    with torch.enable_grad():
+        out = fn(*t64)
+        outs = out if isinstance(out, tuple) else (out,)
+        g = iter(torch.autograd.grad(outs, inputs, [d.double() for d in douts]))
+    return tuple(None if t is None else next(g) for t in t64)
+
+
 def causal_conv1d_fn_bwd_ref(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -96,10 +108,19 @@ def causal_conv1d_fn_bwd_ref(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Reference gradients (dx, dweight, dbias or None) of `causal_conv1d_fn_ref` given dout:
     torch.autograd through the reference, in float64 whatever the input dtypes."""
-    x64, w64 = (t.detach().double().requires_grad_() for t in (x, weight))
-    b64 = None if bias is None else bias.detach().double().requires_grad_()
-    inputs = [x64, w64] + ([b64] if b64 is not None else [])
-    with torch.enable_grad():
-        out = causal_conv1d_fn_ref(x64, w64, b64, activation)
-        g = torch.autograd.grad(out, inputs, dout.double())
-    return g[0], g[1], (g[2] if b64 is not None else None)
+    return _float64_grads(lambda x, w, b: causal_conv1d_fn_ref(x, w, b, activation), (x, weight, bias), (dout,))
+
+
+def bidirectional_conv1d_bwd_ref(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    weight_b: torch.Tensor,
+    bias_b: torch.Tensor | None,
+    dout_f: torch.Tensor,
+    dout_b: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """Reference gradients (dx, dweight, dbias, dweight_b, dbias_b; None for a None bias) of
+    `bidirectional_conv1d_ref` given both outputs' gradients: torch.autograd through the
+    reference (the official flip formulation), in float64 whatever the input dtypes."""
+    return _float64_grads(bidirectional_conv1d_ref, (x, weight, bias, weight_b, bias_b), (dout_f, dout_b))
