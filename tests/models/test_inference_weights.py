@@ -67,3 +67,19 @@ def test_nothing_kept_with_autograd():
     tokens.sum().backward()
     assert mixer.in_proj.weight.grad is not None and mixer.A_log.grad is not None
     assert rel_err(_features(model, torch.zeros(1, 3, 32, 32)), _features(model, torch.zeros(1, 3, 32, 32))) == 0
+
+
+def test_inference_tensor_parameters_cached_and_reloaded():
+    """The harness builds models under inference_mode: parameters without a version counter.
+    The cache still serves them, and load_state_dict (even inside inference_mode) resets it."""
+    other = tiny_vim(img_size=32)
+    randomize_(other)
+    images = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        model = tiny_vim(img_size=32)
+        assert model.layers[0].mixer.A_log.is_inference()
+        before = model.forward_features(images, return_tokens=True)
+        assert "_inference_weights" in _mixer(model).__dict__
+        model.load_state_dict(other.state_dict())
+        after = model.forward_features(images, return_tokens=True)
+    assert torch.equal(after, _features(other, images)) and not torch.equal(after, before)

@@ -8,8 +8,8 @@ host-bound) plus a few microseconds of GPU time each, in a CUDA graph too.
 
 Without autograd they are computed once and reused while their sources are unchanged: the
 key holds each source's identity, storage, dtype, device and version counter (bumped by every
-in-place update: optimizer steps, load_state_dict, `p.data.copy_`), and the caller's tag (the
-autocast dtype).  Recomputed on every call instead:
+in-place update: optimizer steps, `p.data.copy_`), and the caller's tag (the autocast dtype);
+load_state_dict empties the cache (a post-hook), inference tensors included.  Recomputed on every call instead:
   - with autograd enabled (training must see the ops, and gets fresh tensors),
   - while torch.compile traces (the compiler sees and fuses them itself),
   - on a miss during CUDA-graph capture (the graph then replays the kernels; a hit reads the
@@ -25,10 +25,25 @@ import torch.nn as nn
 
 # Off: every call derives afresh (the behaviour before this cache), for A/B timing.
 ENABLED = True
+CACHE_ATTR = "_inference_weights"
+
+
+def _version(t: torch.Tensor) -> int:
+    # Inference tensors (a model built under torch.inference_mode, as the harness does) keep
+    # no version counter: their in-place updates, possible only inside inference_mode, are
+    # not seen here, except load_state_dict's (forget() runs after every load).
+    return -1 if t.is_inference() else t._version
 
 
 def _key(sources: tuple[torch.Tensor, ...], tag: Hashable) -> tuple:
-    return (tag, *((id(s), s.data_ptr(), s.dtype, s.device, s._version) for s in sources))
+    return (tag, *((id(s), s.data_ptr(), s.dtype, s.device, _version(s)) for s in sources))
+
+
+def forget(module: nn.Module, *_) -> None:
+    """Drop every kept tensor of module and its children (a load_state_dict post-hook; call it
+    after editing inference-tensor parameters in place)."""
+    for m in module.modules():
+        m.__dict__.pop(CACHE_ATTR, None)
 
 
 def derived(owner: nn.Module, name: str, fn: Callable[..., torch.Tensor], *sources: torch.Tensor,
@@ -36,7 +51,7 @@ def derived(owner: nn.Module, name: str, fn: Callable[..., torch.Tensor], *sourc
     """fn(*sources), reused from owner's cache while no source has changed (module docstring)."""
     if not ENABLED or torch.is_grad_enabled() or torch.compiler.is_compiling():
         return fn(*sources)
-    cache = owner.__dict__.setdefault("_inference_weights", {})
+    cache = owner.__dict__.setdefault(CACHE_ATTR, {})
     key = _key(sources, tag)
     hit = cache.get(name)
     if hit is not None and hit[0] == key:

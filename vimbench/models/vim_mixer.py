@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .inference_weights import derived, linear_weight
+from .inference_weights import derived, forget, linear_weight
 from .vim_fused_ops import check_fusable, load_bidirectional_conv1d
 from .vim_scan_backends import check_scan_backend, load_bidirectional_scan
 
@@ -125,6 +125,7 @@ class BiMambaV2Mixer(nn.Module):
         self.x_proj_pad = -(r + 2 * n) % 8
         self.scan_backend = check_scan_backend(scan_backend)
         self._load_scan_backend()
+        self.register_load_state_dict_post_hook(forget)  # new weights: derive afresh
         # fused=True: both conv directions in one Triton kernel (vim_fused_ops.py)
         self.fused = fused
         if fused:
