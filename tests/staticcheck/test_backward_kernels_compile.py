@@ -1,4 +1,4 @@
-"""The backward kernels of mamba_triton (add + RMSNorm, causal conv1d) compile for sm_90
+"""The backward kernels of mamba_triton (add + RMSNorm, causal and bidirectional conv1d) compile for sm_90
 here (no GPU) at their default launch shapes, without register spills.  The kernel tests
 run them under the interpreter only, which accepts code a GPU compile would reject."""
 
@@ -26,7 +26,7 @@ def test_backward_kernels_compile_without_spills(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     configs = json.loads(out.read_text())["configs"]
-    assert len(configs) == 4
+    assert len(configs) == 6
     for name, m in configs.items():
         # measured at 117-128 registers with triton 3.6/3.8; 168 leaves room for a compiler change
         assert m["spill_instructions"] == 0 and m["local_bytes"] == 0, f"{name}: spills {m}"
