@@ -1,4 +1,5 @@
-"""The backward kernels of mamba_triton (add + RMSNorm, causal and bidirectional conv1d) compile for sm_90
+"""The backward kernels of mamba_triton (add + RMSNorm, causal and bidirectional conv1d, the
+selective scan's two backward kernels) compile for sm_90
 here (no GPU) at their default launch shapes, without register spills.  The kernel tests
 run them under the interpreter only, which accepts code a GPU compile would reject."""
 
@@ -26,8 +27,12 @@ def test_backward_kernels_compile_without_spills(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     configs = json.loads(out.read_text())["configs"]
-    assert len(configs) == 6
+    assert len(configs) == 10
     for name, m in configs.items():
-        # measured at 117-128 registers with triton 3.6/3.8; 168 leaves room for a compiler change
+        # measured at 96-154 registers with triton 3.6/3.8; 168 leaves room for a compiler change.
+        # _scan_bwd_kernel (K 32, BLOCK_D 32, 8 warps) measured at 253 (fwd) and 255 (reverse)
+        # registers with triton 3.8 at the Vim-Ti 224 px batch 64 shape, 1 block (8 warps) per SM:
+        # it fits only under the hardware cap of 255 without spills, so that cap is its bar.
+        bar = 255 if "scan_bwd-" in name else 168
         assert m["spill_instructions"] == 0 and m["local_bytes"] == 0, f"{name}: spills {m}"
-        assert m["registers"] <= 168, f"{name}: {m['registers']} registers"
+        assert m["registers"] <= bar, f"{name}: {m['registers']} registers"
