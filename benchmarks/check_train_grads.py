@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("needs a CUDA device (the Triton kernels at Vim-Ti shapes), or --device cpu for a tiny trial")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu (TRITON_INTERPRET)"
+    card = torch.cuda.get_device_name() if args.device == "cuda" else "cpu (TRITON_INTERPRET)"
     results = []
     for case in args.cases:
         px, _, batch = case.partition(":")
@@ -153,8 +153,8 @@ def main(argv=None) -> int:
                   f"{e['grad_rel_l2_worst']:.2e} ({e['grad_worst_param']}), {verdict} "
                   f"(reference {r['reference_s']} s)", flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".json").write_text(json.dumps({"device": device, "results": results}, indent=1))
-        args.out.with_suffix(".md").write_text(markdown(results, device, " ".join(["python", *sys.argv])))
+        args.out.with_suffix(".json").write_text(json.dumps({"device": card, "results": results}, indent=1))
+        args.out.with_suffix(".md").write_text(markdown(results, card, " ".join(["python", *sys.argv])))
     return 0 if results and all(e.get("passed", True) for r in results for e in r["runs"].values()) else 1
 
 

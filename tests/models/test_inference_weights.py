@@ -5,7 +5,7 @@ on, and the model computes the same features with the cache as without it."""
 
 import pytest
 import torch
-from test_vim_common import randomize_, rel_err, tiny_vim
+from test_vim_common import randomize_, tiny_vim
 
 from vimbench.models import inference_weights
 
@@ -66,7 +66,6 @@ def test_nothing_kept_with_autograd():
     tokens = model.forward_features(torch.randn(1, 3, 32, 32), return_tokens=True)
     tokens.sum().backward()
     assert mixer.in_proj.weight.grad is not None and mixer.A_log.grad is not None
-    assert rel_err(_features(model, torch.zeros(1, 3, 32, 32)), _features(model, torch.zeros(1, 3, 32, 32))) == 0
 
 
 def test_inference_tensor_parameters_cached_and_reloaded():

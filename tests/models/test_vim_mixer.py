@@ -78,7 +78,7 @@ def test_zeroing_backward_branch_leaves_only_forward_half():
     # what is left is exactly half of the forward branch alone
     x, z = (h @ m.in_proj.weight.T).chunk(2, dim=-1)
     u = depthwise_conv1d_silu(x, m.conv1d.weight, m.conv1d.bias, anti_causal=False)
-    dt_low, b, c = m._ssm_inputs(u, m.x_proj)
+    dt_low, b, c = m._ssm_inputs(u, "x_proj")
     dt = dt_low @ m.dt_proj.weight.T
     y_f = selective_scan_ref(u.mT, dt.mT, -torch.exp(m.A_log), b.mT, c.mT, m.D, z=z.mT,
                              delta_bias=m.dt_proj.bias, delta_softplus=True)

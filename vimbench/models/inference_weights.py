@@ -62,18 +62,23 @@ def derived(owner: nn.Module, name: str, fn: Callable[..., torch.Tensor], *sourc
     return value
 
 
-def compute_dtype(weight: torch.Tensor) -> torch.dtype:
-    """The dtype a matmul with this weight runs in: autocast's where it applies, else its own."""
-    device = weight.device.type
-    if weight.dtype == torch.float32 and torch.is_autocast_enabled(device):
+# the dtypes autocast casts for a matmul (float64 is left alone)
+_AUTOCAST_ELIGIBLE = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def matmul_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype a matmul (F.linear) with this operand runs in: autocast's where autocast
+    would cast it, else its own."""
+    device = t.device.type
+    if t.dtype in _AUTOCAST_ELIGIBLE and torch.is_autocast_enabled(device):
         return torch.get_autocast_dtype(device)
-    return weight.dtype
+    return t.dtype
 
 
 def linear_weight(owner: nn.Module, name: str, weight: torch.Tensor, pad_rows: int = 0) -> torch.Tensor:
     """weight with `pad_rows` zero rows appended, in the dtype the matmul runs in (autocast
     then finds nothing to cast)."""
-    dtype = compute_dtype(weight)
+    dtype = matmul_dtype(weight)
 
     def make(w: torch.Tensor) -> torch.Tensor:
         w = w.to(dtype)

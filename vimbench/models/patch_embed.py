@@ -21,10 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-PATCH_EMBED_IMPLS = ("gemm", "conv")
+from .inference_weights import matmul_dtype
 
-# Input dtypes autocast lowers for a matmul (float64 is left alone, as autocast does).
-_AUTOCAST_ELIGIBLE = (torch.float32, torch.float16, torch.bfloat16)
+PATCH_EMBED_IMPLS = ("gemm", "conv")
 
 
 def _patch_grid(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int, int]:
@@ -36,14 +35,6 @@ def _patch_grid(x: torch.Tensor, weight: torch.Tensor) -> tuple[int, int, int, i
     if h % ph or w % pw:
         raise ValueError(f"patch embedding: input size {h}x{w} is not a multiple of the patch size {ph}x{pw}")
     return ph, pw, h // ph, w // pw
-
-
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype F.linear will run in: the autocast dtype when autocast would cast x."""
-    device_type = x.device.type
-    if x.dtype in _AUTOCAST_ELIGIBLE and torch.is_autocast_enabled(device_type):
-        return torch.get_autocast_dtype(device_type)
-    return x.dtype
 
 
 def image_to_patches(x: torch.Tensor, ph: int, pw: int, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -63,7 +54,7 @@ def patch_embed_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     """Images (B, C, H, W) -> tokens (B, H/ph * W/pw, D) with conv weight (D, C, ph, pw):
     the same function as `patch_embed_conv`, as one GEMM."""
     ph, pw, hp, wp = _patch_grid(x, weight)
-    dtype = _compute_dtype(x)
+    dtype = matmul_dtype(x)
     patches = image_to_patches(x, ph, pw, dtype)
     w2d = weight.reshape(weight.shape[0], -1)
     if dtype != x.dtype:  # autocast: F.linear would cast these too; done here so the dtypes surely agree

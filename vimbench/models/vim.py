@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from timm.layers import lecun_normal_, trunc_normal_
 from timm.models import register_model as timm_register_model
 
+from .inference_weights import matmul_dtype
 from .patch_embed import PatchEmbed
 from .registry import ModelSpec, register_model
 from .vim_fused_ops import FUSED_SUFFIX, check_fusable, load_add_rmsnorm, split_variant
@@ -98,10 +99,7 @@ def _mixer_input_dtype(hidden: torch.Tensor) -> torch.dtype:
     autocast dtype anyway, so the norm writes that directly (the same rounding of the same
     fp32 value) instead of an fp32 tensor plus autocast's 16-bit copy of it - 0.84 GiB at the
     first block of Vim-Ti at 1248 px, batch 128, whose input is the fp32 token map."""
-    device = hidden.device.type
-    if hidden.dtype == torch.float32 and torch.is_autocast_enabled(device):
-        return torch.get_autocast_dtype(device)
-    return hidden.dtype
+    return matmul_dtype(hidden)
 
 
 class VisionMamba(nn.Module):

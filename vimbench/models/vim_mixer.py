@@ -148,13 +148,14 @@ class BiMambaV2Mixer(nn.Module):
         x, z = xz.split(self.d_inner, dim=-1)  # views
         return F.linear(self._mixed_flip_free(x, z), linear_weight(self, "out_proj", self.out_proj.weight))
 
-    def _ssm_inputs(self, u: torch.Tensor, x_proj: nn.Linear):
-        """u (batch, L, E) -> dt_low (batch, L, R) and B, C (batch, L, N), views of x_proj(u).
+    def _ssm_inputs(self, u: torch.Tensor, x_proj: str):
+        """u (batch, L, E) -> dt_low (batch, L, R) and B, C (batch, L, N), views of x_proj(u)
+        (x_proj: the attribute name, "x_proj" or "x_proj_b").
 
         dt = dt_proj(dt_low) is left to the caller: the flip-free scans form it inside
         (delta_proj_weight), and the scan adds the dt_proj bias as delta_bias (in fp32)."""
-        name = "x_proj" if x_proj is self.x_proj else "x_proj_b"
-        x_dbl = F.linear(u, linear_weight(self, name, x_proj.weight, self.x_proj_pad))  # (batch, L, R + 2N + pad)
+        weight = linear_weight(self, x_proj, getattr(self, x_proj).weight, self.x_proj_pad)
+        x_dbl = F.linear(u, weight)  # (batch, L, R + 2N + pad)
         dt_low, b, c, _ = x_dbl.split([self.dt_rank, self.d_state, self.d_state, self.x_proj_pad], dim=-1)
         return dt_low, b, c
 
@@ -169,8 +170,8 @@ class BiMambaV2Mixer(nn.Module):
         else:
             u_f = depthwise_conv1d_silu(x, self.conv1d.weight, self.conv1d.bias, anti_causal=False)
             u_b = depthwise_conv1d_silu(x, self.conv1d_b.weight, self.conv1d_b.bias, anti_causal=True)
-        dtl_f, b_f, c_f = self._ssm_inputs(u_f, self.x_proj)
-        dtl_b, b_b, c_b = self._ssm_inputs(u_b, self.x_proj_b)
+        dtl_f, b_f, c_f = self._ssm_inputs(u_f, "x_proj")
+        dtl_b, b_b, c_b = self._ssm_inputs(u_b, "x_proj_b")
 
         def cl(t):  # (batch, L, C) -> (batch, C, L) view, as the scan interface wants
             return t.transpose(1, 2)
