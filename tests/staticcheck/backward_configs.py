@@ -3,7 +3,7 @@ conv1d) as static-check configurations: the default launch shapes of `add_rmsnor
 `causal_conv1d_bwd` / `bidirectional_conv1d_bwd` at a Vim-Ti block (D = 192, E = 384, L = 6085, batch 128) on an H100.  No GPU run has timed
 them yet: this only proves they compile for sm_90 and fit in registers.
 
-Plus the selective scan's backward (`_chunk_states_kernel`, `_scan_bwd_kernel`) as
+Plus the selective scan's backward (`_checkpoints_kernel`, `_scan_bwd_kernel`) as
 `selective_scan_bwd` launches them for one Vim-Ti training step at 224 px, batch 64
 (E = 384, L = 197, N = 16, R = 12), one config per scan direction."""
 
@@ -11,7 +11,7 @@ import triton.language as tl
 from mamba_triton.add_rmsnorm.backward import _add_rmsnorm_bwd_kernel
 from mamba_triton.add_rmsnorm.backward import _default_block_m as norm_block_m
 from mamba_triton.causal_conv1d.backward import _conv1d_bwd_kernel
-from mamba_triton.selective_scan.backward import _chunk_states_kernel, _scan_bwd_kernel
+from mamba_triton.selective_scan.backward import _checkpoints_kernel, _scan_bwd_kernel, default_tiling
 
 from vimbench.staticcheck import KernelConfig, Pointer
 
@@ -60,36 +60,39 @@ def _conv(x, silu, channels_last, bidir=False):
 #   z         bf16, the z half of in_proj's (batch, L, 2E) output: (2 L E, 1, 2E)
 #   B, C      bf16, columns R:R+N and R+N:R+2N of x_proj's (batch, L, 48) output (R + 2N = 44
 #             padded to 48): strides (48 L, 1, 48), offsets 24 and 56 bytes, so not 16-byte aligned
-#   delta     fp32: _full_delta's einsum W @ dt_low comes out (E, batch, L) in memory,
-#             strides (L, batch L, 1); ddelta (empty_like) the same
+#   delta     fp32: _full_delta's W @ dt_low, (batch, L, E) memory: strides (L E, 1, E);
+#             ddelta (empty_like) the same
 #   du, dz    empty_like(u) / empty_like(z): dense (batch, L, E) order, strides (L E, 1, E)
-#   A (E, N), D, delta_bias fp32; hs (batch, n_chunks, N, E) and dB/dC partials
+#   A (E, N), D, delta_bias fp32; hs (batch, n_groups, N, E) and dB/dC partials
 #   (batch, E / BLOCK_D, N, L), dA/dD/dbias partials fp32
-# with the launcher's defaults K = 32, BLOCK_D = 32 (8 warps for _scan_bwd_kernel, 4 for
-# _chunk_states_kernel), and the bidirectional backward's scale 1/2.
+# with the launcher's default tiling (selective_scan/backward.py: default_tiling) and the
+# bidirectional backward's scale 1/2.
 TB, TL, TN, TR, TW = 64, 197, 16, 12, 48  # batch, L, N, dt_rank, x_proj row width
-SCAN_K, SCAN_BD = 32, 32
-N_CHUNKS = -(-TL // SCAN_K)
+SCAN_T, SCAN_BD, SCAN_WARPS = default_tiling(TB, E, TL, TN)
+N_GROUPS = -(-TL // SCAN_T)
 
 
 def _scan_common(reverse):
     bf, f32, bc = Pointer("bf16"), Pointer("fp32"), Pointer("bf16", aligned=False)
     s_u = dict(s_ub=TL * E, s_ud=1, s_ul=E)
-    s_delta = dict(s_db=TL, s_dd=TB * TL, s_dl=1)
+    s_delta = dict(s_db=TL * E, s_dd=1, s_dl=E)
     args = dict(u_ptr=bf, delta_ptr=f32, A_ptr=f32, B_ptr=bc, bias_ptr=f32, hs_ptr=f32, L=TL, dim=E,
-                n_chunks=N_CHUNKS, **s_u, **s_delta, s_Ad=TN, s_An=1, s_Bb=TL * TW, s_Bn=1, s_Bl=TW,
-                s_hb=N_CHUNKS * TN * E, s_hc=TN * E, s_hn=E, s_hd=1)
-    constexprs = dict(N=TN, NP=TN, K=SCAN_K, BLOCK_D=SCAN_BD, HAS_BIAS=True, SOFTPLUS=True, REVERSE=reverse,
-                      ACC=tl.float32)
+                n_groups=N_GROUPS, **s_u, **s_delta, s_Ad=TN, s_An=1, s_Bb=TL * TW, s_Bn=1, s_Bl=TW,
+                s_hb=N_GROUPS * TN * E, s_hg=TN * E)
+    constexprs = dict(N=TN, NP=TN, T=SCAN_T, LOG_TNP=(SCAN_T * TN).bit_length() - 1, BLOCK_D=SCAN_BD,
+                      HAS_BIAS=True, SOFTPLUS=True, REVERSE=reverse, ACC=tl.float32, FAST=True)
     return args, constexprs
 
 
-def _chunk_states(reverse):
+# the hot loop is the group loop: T steps of every state of BLOCK_D channels
+SCAN_ELEMENTS = SCAN_T * SCAN_BD * TN
+
+
+def _checkpoints(reverse):
     args, constexprs = _scan_common(reverse)
     return KernelConfig(
-        name=f"selective_scan_bwd/chunk_states-{'rev' if reverse else 'fwd'}", kernel=_chunk_states_kernel,
-        args=args, constexprs=constexprs, num_warps=4,
-        elements_per_iteration=SCAN_K * SCAN_BD,  # the hot loop is the n loop: one state, K x BLOCK_D
+        name=f"selective_scan_bwd/checkpoints-{'rev' if reverse else 'fwd'}", kernel=_checkpoints_kernel,
+        args=args, constexprs=constexprs, num_warps=SCAN_WARPS, elements_per_iteration=SCAN_ELEMENTS,
     )
 
 
@@ -101,16 +104,16 @@ def _scan_bwd(reverse):
         C_ptr=bc, D_ptr=f32, z_ptr=bf, dout_ptr=bf, du_ptr=bf, ddelta_ptr=f32, dz_ptr=bf, dB_ptr=f32, dC_ptr=f32,
         dA_ptr=f32, dD_ptr=f32, dbias_ptr=f32, scale=0.5, s_Cb=TL * TW, s_Cn=1, s_Cl=TW,
         s_zb=2 * TL * E, s_zd=1, s_zl=2 * E, s_gb=TL * E, s_gd=1, s_gl=E,
-        s_dub=TL * E, s_dud=1, s_dul=E, s_ddb=TL, s_ddd=TB * TL, s_ddl=1, s_dzb=TL * E, s_dzd=1, s_dzl=E,
-        s_pb=n_dblk * TN * TL, s_pk=TN * TL, s_pn=TL, s_pl=1,
+        s_dub=TL * E, s_dud=1, s_dul=E, s_ddb=TL * E, s_ddd=1, s_ddl=E, s_dzb=TL * E, s_dzd=1, s_dzl=E,
+        s_pb=n_dblk * TN * TL, s_pk=TN * TL, s_pn=TL,
     )
     return KernelConfig(
         name=f"selective_scan_bwd/scan_bwd-{'rev' if reverse else 'fwd'}", kernel=_scan_bwd_kernel,
-        args=args, constexprs=dict(constexprs, HAS_D=True, HAS_Z=True), num_warps=8,
-        elements_per_iteration=SCAN_K * SCAN_BD,  # the hot loop is the n loop: one state, K x BLOCK_D
+        args=args, constexprs=dict(constexprs, LOG_NP=TN.bit_length() - 1, HAS_D=True, HAS_Z=True),
+        num_warps=SCAN_WARPS, elements_per_iteration=SCAN_ELEMENTS,
     )
 
 
 STATIC_CONFIGS = [_norm("bf16"), _conv("bf16", True, True), _conv("bf16", True, False), _conv("fp32", False, True),
                   _conv("bf16", True, True, bidir=True), _conv("bf16", True, False, bidir=True),
-                  _chunk_states(False), _scan_bwd(False), _chunk_states(True), _scan_bwd(True)]
+                  _checkpoints(False), _scan_bwd(False), _checkpoints(True), _scan_bwd(True)]

@@ -48,6 +48,6 @@ def test_backward_kernels_compile_for_sm90_without_spills():
     )
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout.strip().splitlines()[-1])
-    assert sorted({r["kernel"] for r in rows}) == ["_chunk_states_kernel", "_scan_bwd_kernel"]
+    assert sorted({r["kernel"] for r in rows}) == ["_checkpoints_kernel", "_scan_bwd_kernel"]
     for r in rows:
         assert r["stack"] == 0, r  # spills would show as stack bytes

@@ -31,7 +31,9 @@ def _full_delta(delta, W):
     if W is None:
         return delta
     acc = torch.float64 if delta.dtype == torch.float64 else torch.float32
-    return torch.einsum("dr,brl->bdl", W.to(acc), delta.to(acc))
+    # (batch, L, dim) memory seen as (batch, dim, L): the backward reads a step's channels
+    # as one contiguous row (an einsum may leave L innermost: a 4-byte read per channel)
+    return torch.matmul(delta.to(acc).transpose(1, 2), W.to(acc).t()).transpose(1, 2)
 
 
 def _low_rank_grads(ddelta_full, dt_low, W):

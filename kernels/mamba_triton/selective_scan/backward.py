@@ -1,27 +1,30 @@
 """Triton backward of the selective scan (mamba_ssm semantics, `reverse` included).
 
-Only the forward's inputs are saved; the backward recomputes the states in two kernels,
-each one program per (batch, channel block), with time cut into chunks of K steps:
+Only the forward's inputs are saved; the backward recomputes the states.  Every thread
+walks time sequentially, as the forward does (triton_kernels.py): one program owns
+BLOCK_D channels of one batch element, one channel a thread, and keeps a channel's N
+states as N [BLOCK_D] vectors, so no scan crosses lanes or warps.  (The previous design
+cut time into chunks of 32 steps spread over lanes and warps and ran associative scans
+across them: ~232 SASS instructions per state element and step, 2.56 ms a call at Vim-Ti
+224 px batch 64 on an H100, 25x the forward.)
 
-1. `_chunk_states_kernel` walks the chunks in scan order and stores the state entering
-   each chunk, hs (batch, n_chunks, N, dim).  A chunk's end state needs no scan:
-   h_end = exp(A sum dt) h_0 + sum_t exp(A (sum dt - cumsum_t dt)) dt_t B_t u_t, every
-   exponent <= 0 (A < 0, dt >= 0), so it cannot overflow.
-2. `_scan_bwd_kernel` walks the chunks in the opposite order.  Per chunk and state n it
-   rebuilds the chunk's states h_t from hs with an associative scan over the [K, BLOCK_D]
-   tile, then the adjoint lam_t = dy_t C_t + a_{t+1} lam_{t+1} (a_t = exp(dt_t A)) with
-   a forward associative scan over the chunk's rows loaded in reverse order (flipped back
-   with tl.flip), continuing from the adjoint carried in from the later chunk.  With lam and h, per (b, d, t, n):
+1. `_checkpoints_kernel` runs the recurrence h_t = a_t h_{t-1} + dt_t B_t u_t
+   (a_t = exp(dt_t A)) forward in scan order and stores the state entering every group
+   of T steps: hs (batch, n_groups, N, dim), fp32.
+2. `_scan_bwd_kernel` walks the groups in the opposite order.  Per group it reloads the
+   group's entry state, recomputes the T states forward in registers, then walks the T
+   steps backward with the adjoint lam_t = dy_t C_t + a_{t+1} lam_{t+1}, carried between
+   steps (and groups) as c = a_t lam_t.  Per (b, d, t, n), with ah = a_t h_{t-1}:
        dC_t    += dy_t h_t               (summed over d)
        dB_t    += lam_t dt_t u_t         (summed over d)
        du_t    += lam_t dt_t B_t
-       ddt_t   += lam_t (B_t u_t + A a_t h_{t-1})
-       dA      += lam_t dt_t a_t h_{t-1} (summed over b, t)
-   where a_t h_{t-1} = h_t - dt_t B_t u_t (no shifted tile of states is needed; the
-   difference loses only ~eps |dt B u| absolute, which ddt sees scaled by |A dt|).
-   a_{t+1} comes from a second delta tile loaded one step further in scan order.
-   Sums over d (dB, dC) and over b (dA, dD, ddelta_bias) are written as per-program
-   partials and reduced with torch: deterministic, no atomics.
+       ddt_t   += lam_t (B_t u_t + A ah)
+       dA      += lam_t dt_t ah          (summed over b, t)
+   so per state element and step: two exponentials (recompute, then backward), about a
+   dozen FMA-pipe instructions, and the two sums over the program's channels (dB, dC)
+   as cross-lane reductions.  Sums over the channel blocks (dB, dC) and over the batch
+   (dA, dD, ddelta_bias) are written as per-program partials and reduced with torch:
+   deterministic, no atomics.
 
 `reverse=True` only changes the map from scan position s to time t (t = L - 1 - s);
 the kernels work in scan order throughout.
@@ -42,9 +45,9 @@ mamba_ssm's selective_scan_fn saves its inputs plus `out` and its forward's chun
 ours saves the inputs only (with `delta_proj_weight`, dt_low (batch, R, L) and W stand
 in for delta).
 
-Transient memory of the backward: hs = 4 * batch * dim * N * ceil(L / K) bytes (1/K of
-the states; fp32), the dB/dC partials 2 * 4 * batch * ceil(dim / BLOCK_D) * N * L, and
-the gradients themselves.
+Transient memory of the backward: the checkpoints hs = 4 * batch * dim * N * ceil(L / T)
+bytes (1/T of the states; fp32), the dB/dC partials 2 * 4 * batch * ceil(dim / BLOCK_D)
+* N * L, and the gradients themselves.
 """
 
 from __future__ import annotations
@@ -53,17 +56,10 @@ import torch
 import triton
 import triton.language as tl
 
+from .fused import _interpreting
+from .triton_kernels import _exp2, _load_rows, _scalar, _scalars, _softplus
 
-@triton.jit
-def _affine_combine(a1, b1, a2, b2):
-    # x -> a1 x + b1 followed by x -> a2 x + b2 (the later step second)
-    return a1 * a2, a2 * b1 + b2
-
-
-@triton.jit
-def _softplus(x):
-    # mamba's threshold: softplus(x) = x above 20
-    return tl.where(x > 20.0, x, tl.log(1.0 + tl.exp(x)))
+_LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x log2(e))
 
 
 @triton.jit
@@ -75,88 +71,131 @@ def _time_index(s, L, REVERSE: tl.constexpr):
 
 
 @triton.jit
-def _load_dt(delta_ptr, bias, t, valid, d, dmask, s_dl, s_dd, ACC: tl.constexpr,
-             HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
-    """(x, dt) tiles [K, BLOCK_D]: x = delta + bias, dt = softplus(x) or x; dt = 0 where
-    the step does not exist (a = 1 and no input: the step is the identity)."""
-    m = valid[:, None] & dmask[None, :]
-    x = tl.load(delta_ptr + t[:, None] * s_dl + d[None, :] * s_dd, mask=m, other=0.0).to(ACC)
-    if HAS_BIAS:
-        x = x + bias[None, :]
-    dt = _softplus(x) if SOFTPLUS else x
-    return x, tl.where(m, dt, 0.0)
-
-
-@triton.jit
-def _gate_grad(g, z_ptr, t, m, d, s_zl, s_zd, ACC: tl.constexpr, HAS_Z: tl.constexpr):
-    """(dy, sigmoid(z), z): the gradient reaching y = sum_n C h + D u through out = y silu(z)."""
-    if HAS_Z:
-        zt = tl.load(z_ptr + t[:, None] * s_zl + d[None, :] * s_zd, mask=m, other=0.0).to(ACC)
-        sig = 1.0 / (1.0 + tl.exp(-zt))
-        return g * zt * sig, sig, zt
+def _exp2_again(x, FAST: tl.constexpr):
+    """exp2(x) recomputed where the same exponential was taken before: the MUFU
+    instruction is marked impure, so the compiler cannot reuse the earlier result, which
+    would keep T * N exponentials live in registers (and spill) to save one MUFU each."""
+    if FAST:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=tl.float32,
+                                         is_pure=False, pack=1)
     else:
-        return g, g, g
+        return tl.exp2(x)
 
 
 @triton.jit
-def _chunk_states_kernel(
+def _load_dt(delta_ptr, bias, t, m, offs_d, s_dl, ACC: tl.constexpr, HAS_BIAS: tl.constexpr,
+             SOFTPLUS: tl.constexpr, FAST: tl.constexpr):
+    """(dt, dsoftplus) of one step, [BLOCK_D] each: dt = softplus(delta + bias) or
+    delta + bias, 0 where the step or channel does not exist (a = 1 and no input: the
+    identity step); dsoftplus = d dt / d(delta + bias)."""
+    x = tl.load(delta_ptr + t * s_dl + offs_d, mask=m, other=0.0).to(ACC)
+    if HAS_BIAS:
+        x = x + bias
+    if SOFTPLUS:
+        dt = _softplus(x, FAST)
+        dsp = tl.where(x > 20.0, 1.0, 1.0 / (1.0 + tl.exp(-x)))
+    else:
+        dt = x
+        dsp = x
+    return tl.where(m, dt, 0.0), dsp
+
+
+@triton.jit
+def _group_rows(p, s_l, s_n, g, L, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
+                LOG_TNP: tl.constexpr, REVERSE: tl.constexpr):
+    """B or C for the T steps of group g as T * NP fp32 scalars (element i * NP + n; 0 past
+    L), loaded as one tile and split through shared memory like the forward's."""
+    s0 = g * T
+    step = -s_l if REVERSE else s_l
+    tile = _load_rows(p + _time_index(s0, L, REVERSE) * s_l, s_n, step, s0 + tl.arange(0, T) < L,
+                      N, NP, T, True, 1.0)
+    return _scalars(tile, T * NP, LOG_TNP)
+
+
+@triton.jit
+def _channel_sums(vals, NP: tl.constexpr, LOG_NP: tl.constexpr):
+    """Sums over the program's channels of a tuple of NP [BLOCK_D] vectors, as one [NP]
+    vector in bit-reversed order (element f is the sum of vals[bitreverse(f)]): the
+    vectors are stacked with tl.join, which keeps each thread's values in the thread,
+    so one reduction with a single cross-warp round serves all NP sums."""
+    stack = vals
+    for _lv in tl.static_range(LOG_NP):
+        pairs = ()
+        for q in tl.static_range(len(stack) // 2):
+            pairs += (tl.join(stack[2 * q], stack[2 * q + 1]),)
+        stack = pairs
+    return tl.sum(tl.reshape(stack[0], [stack[0].shape[0], NP]), axis=0)
+
+
+@triton.jit
+def _bit_reversed(NP: tl.constexpr, LOG_NP: tl.constexpr):
+    f = tl.arange(0, NP)
+    n = tl.zeros([NP], dtype=tl.int32)
+    for bit in tl.static_range(LOG_NP):
+        n |= ((f >> bit) & 1) << (LOG_NP - 1 - bit)
+    return n
+
+
+@triton.jit
+def _checkpoints_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, bias_ptr, hs_ptr,
-    L, dim, n_chunks,
-    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Ad, s_An, s_Bb, s_Bn, s_Bl,
-    s_hb, s_hc, s_hn, s_hd,
-    N: tl.constexpr, NP: tl.constexpr, K: tl.constexpr, BLOCK_D: tl.constexpr,
+    L, dim, n_groups,
+    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Ad, s_An, s_Bb, s_Bn, s_Bl, s_hb, s_hg,
+    N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, ACC: tl.constexpr,
+    FAST: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    dmask = d < dim
-    k = tl.arange(0, K)
-    rows = tl.arange(0, NP)[:, None]
+    m_d = d < dim
     u_ptr += b * s_ub
     delta_ptr += b * s_db
     B_ptr += b * s_Bb
     hs_ptr += b * s_hb
-    bias = tl.load(bias_ptr + d, mask=dmask, other=0.0).to(ACC) if HAS_BIAS else None
-    h = tl.zeros([NP, BLOCK_D], dtype=ACC)  # the states entering chunk c, row n = state n
-    for c in range(n_chunks):
-        tl.store(hs_ptr + c * s_hc + rows * s_hn + d[None, :] * s_hd, h, mask=(rows < N) & dmask[None, :])
-        s = c * K + k
-        valid = s < L
-        t = _time_index(s, L, REVERSE)
-        _, dt = _load_dt(delta_ptr, bias, t, valid, d, dmask, s_dl, s_dd, ACC, HAS_BIAS, SOFTPLUS)
-        u = tl.load(u_ptr + t[:, None] * s_ul + d[None, :] * s_ud, mask=valid[:, None] & dmask[None, :],
-                    other=0.0).to(ACC)
-        cum = tl.cumsum(dt, axis=0)
-        total = tl.sum(dt, axis=0)
-        for n in range(N):
-            A_n = tl.load(A_ptr + d * s_Ad + n * s_An, mask=dmask, other=0.0).to(ACC)
-            B_n = tl.load(B_ptr + n * s_Bn + t * s_Bl, mask=valid, other=0.0).to(ACC)
-            tail = tl.exp((total[None, :] - cum) * A_n[None, :])  # decay from step t to the chunk end
-            h_n = tl.sum(tl.where(rows == n, h, 0.0), axis=0)
-            h_end = tl.exp(total * A_n) * h_n + tl.sum(tail * dt * B_n[:, None] * u, axis=0)
-            h = tl.where(rows == n, h_end[None, :], h)
+    o_u = d * s_ud
+    o_dl = d * s_dd
+    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
+    A2 = ()
+    h = ()
+    for n in tl.static_range(N):
+        A2 += (tl.load(A_ptr + d * s_Ad + n * s_An, mask=m_d, other=0.0).to(ACC) * _LOG2E,)
+        h += (tl.zeros([BLOCK_D], dtype=ACC),)
+    for g in range(n_groups):
+        # hs[b, g, n, d] (d contiguous): the state entering group g
+        for n in tl.static_range(N):
+            tl.store(hs_ptr + g * s_hg + n * dim + d, h[n], mask=m_d)
+        Bs = _group_rows(B_ptr, s_Bl, s_Bn, g, L, N, NP, T, LOG_TNP, REVERSE)
+        for i in tl.static_range(T):
+            s = g * T + i
+            t = _time_index(s, L, REVERSE)
+            m = m_d & (s < L)
+            dt, _ = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
+            u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+            dtu = dt * u
+            nxt = ()
+            for n in tl.static_range(N):
+                nxt += (h[n] * _exp2(A2[n] * dt, FAST) + _scalar(Bs, i * NP + n) * dtu,)
+            h = nxt
 
 
 @triton.jit
 def _scan_bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, z_ptr, dout_ptr, hs_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
-    L, dim, n_chunks, scale,
+    L, dim, n_groups, scale,
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Ad, s_An, s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
-    s_zb, s_zd, s_zl, s_gb, s_gd, s_gl, s_hb, s_hc, s_hn, s_hd,
+    s_zb, s_zd, s_zl, s_gb, s_gd, s_gl, s_hb, s_hg,
     s_dub, s_dud, s_dul, s_ddb, s_ddd, s_ddl, s_dzb, s_dzd, s_dzl,
-    s_pb, s_pk, s_pn, s_pl,  # dB / dC partials (batch, channel block, N, L)
-    N: tl.constexpr, NP: tl.constexpr, K: tl.constexpr, BLOCK_D: tl.constexpr,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    REVERSE: tl.constexpr, ACC: tl.constexpr,
+    s_pb, s_pk, s_pn,  # dB / dC partials (batch, channel block, N, L), L contiguous
+    N: tl.constexpr, NP: tl.constexpr, LOG_NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+    BLOCK_D: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, ACC: tl.constexpr, FAST: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    dmask = d < dim
-    k = tl.arange(0, K)
-    rows = tl.arange(0, NP)[:, None]
+    m_d = d < dim
     u_ptr += b * s_ub
     delta_ptr += b * s_db
     B_ptr += b * s_Bb
@@ -169,104 +208,164 @@ def _scan_bwd_kernel(
     dz_ptr += b * s_dzb
     dB_ptr += b * s_pb + pid_d * s_pk
     dC_ptr += b * s_pb + pid_d * s_pk
-    bias = tl.load(bias_ptr + d, mask=dmask, other=0.0).to(ACC) if HAS_BIAS else None
-    Dv = tl.load(D_ptr + d, mask=dmask, other=0.0).to(ACC) if HAS_D else None
-    lam = tl.zeros([NP, BLOCK_D], dtype=ACC)  # adjoint at the first step of the later chunk
-    dA = tl.zeros([NP, BLOCK_D], dtype=ACC)
-    dD = tl.zeros([BLOCK_D], dtype=ACC)
-    dbias = tl.zeros([BLOCK_D], dtype=ACC)
-    for cc in range(n_chunks):
-        c = n_chunks - 1 - cc
-        s = c * K + k
-        valid = s < L
-        t = _time_index(s, L, REVERSE)
-        m = valid[:, None] & dmask[None, :]
-        x, dt = _load_dt(delta_ptr, bias, t, valid, d, dmask, s_dl, s_dd, ACC, HAS_BIAS, SOFTPLUS)
-        u = tl.load(u_ptr + t[:, None] * s_ul + d[None, :] * s_ud, mask=m, other=0.0).to(ACC)
-        g = tl.load(dout_ptr + t[:, None] * s_gl + d[None, :] * s_gd, mask=m, other=0.0).to(ACC) * scale
-        dy, sig, zt = _gate_grad(g, z_ptr, t, m, d, s_zl, s_zd, ACC, HAS_Z)
-        # The adjoint runs from the chunk's end: its tiles are loaded with rows in reverse
-        # (row r = scan position c K + K - 1 - r) and scanned forward.  (tl.associative_scan's
-        # reverse=True is avoided: triton-lang/triton#4362 reports wrong results with it for
-        # a non-commutative combine like this one.)
-        s_r = c * K + (K - 1 - k)
-        valid_r = s_r < L
-        t_r = _time_index(s_r, L, REVERSE)
-        m_r = valid_r[:, None] & dmask[None, :]
-        _, dt_next_r = _load_dt(delta_ptr, bias, _time_index(s_r + 1, L, REVERSE), s_r + 1 < L, d, dmask,
-                                s_dl, s_dd, ACC, HAS_BIAS, SOFTPLUS)
-        g_r = tl.load(dout_ptr + t_r[:, None] * s_gl + d[None, :] * s_gd, mask=m_r, other=0.0).to(ACC) * scale
-        dy_r, _, _ = _gate_grad(g_r, z_ptr, t_r, m_r, d, s_zl, s_zd, ACC, HAS_Z)
-        y = tl.zeros([K, BLOCK_D], dtype=ACC)
-        du = tl.zeros([K, BLOCK_D], dtype=ACC)
-        ddt = tl.zeros([K, BLOCK_D], dtype=ACC)
-        for n in range(N):
-            A_n = tl.load(A_ptr + d * s_Ad + n * s_An, mask=dmask, other=0.0).to(ACC)
-            B_n = tl.load(B_ptr + n * s_Bn + t * s_Bl, mask=valid, other=0.0).to(ACC)[:, None]
-            C_n = tl.load(C_ptr + n * s_Cn + t * s_Cl, mask=valid, other=0.0).to(ACC)[:, None]
-            h0 = tl.load(hs_ptr + c * s_hc + n * s_hn + d * s_hd, mask=dmask, other=0.0)
-            bu = B_n * u
-            bx = dt * bu
-            P, S = tl.associative_scan((tl.exp(dt * A_n[None, :]), bx), 0, _affine_combine)
-            h = P * h0[None, :] + S
-            y += C_n * h
-            # lam_t = dy_t C_t + a_{t+1} lam_{t+1}: the same affine map, rows in reverse
-            C_r = tl.load(C_ptr + n * s_Cn + t_r * s_Cl, mask=valid_r, other=0.0).to(ACC)[:, None]
-            Q, V = tl.associative_scan((tl.exp(dt_next_r * A_n[None, :]), dy_r * C_r), 0, _affine_combine)
-            lam_n = tl.sum(tl.where(rows == n, lam, 0.0), axis=0)
-            lt = tl.flip(V + Q * lam_n[None, :], 0)
-            ah = h - bx  # a_t h_{t-1}
-            lam_dt = lt * dt
-            tl.store(dC_ptr + n * s_pn + t * s_pl, tl.sum(dy * h, axis=1), mask=valid)
-            tl.store(dB_ptr + n * s_pn + t * s_pl, tl.sum(lam_dt * u, axis=1), mask=valid)
-            du += lam_dt * B_n
-            ddt += lt * (bu + A_n[None, :] * ah)
-            dA = tl.where(rows == n, dA + tl.sum(lam_dt * ah, axis=0)[None, :], dA)
-            lam_first = tl.sum(tl.where(k[:, None] == 0, lt, 0.0), axis=0)
-            lam = tl.where(rows == n, lam_first[None, :], lam)
-        if HAS_D:
-            y += Dv[None, :] * u
-            du += dy * Dv[None, :]
-            dD += tl.sum(dy * u, axis=0)
-        if HAS_Z:
-            dz = g * y * sig * (1.0 + zt * (1.0 - sig))
-            tl.store(dz_ptr + t[:, None] * s_dzl + d[None, :] * s_dzd, dz, mask=m)
-        if SOFTPLUS:
-            ddt = ddt * tl.where(x > 20.0, 1.0, 1.0 / (1.0 + tl.exp(-x)))
-        ddt = tl.where(m, ddt, 0.0)
-        dbias += tl.sum(ddt, axis=0)
-        tl.store(du_ptr + t[:, None] * s_dul + d[None, :] * s_dud, du, mask=m)
-        tl.store(ddelta_ptr + t[:, None] * s_ddl + d[None, :] * s_ddd, ddt, mask=m)
+    o_u = d * s_ud
+    o_dl = d * s_dd
+    o_z = d * s_zd
+    o_g = d * s_gd
+    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
+    Dv = tl.load(D_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_D else None
+    n_rev = _bit_reversed(NP, LOG_NP)  # the state of each element of a _channel_sums vector
+    A2 = ()  # A log2(e): exp(dt A) = exp2(dt A2)
+    c = ()  # a_{t+1} lam_{t+1}: the adjoint's carry into step t
+    dA = ()  # sum over t of lam dt a h_{t-1}, the gradient of A
+    zero = tl.zeros([BLOCK_D], dtype=ACC)
+    for n in tl.static_range(N):
+        A2 += (tl.load(A_ptr + d * s_Ad + n * s_An, mask=m_d, other=0.0).to(ACC) * _LOG2E,)
+        c += (zero,)
+        dA += (zero,)
+    dD = zero
+    dbias = zero
+    for gg in range(n_groups):
+        g = n_groups - 1 - gg
+        # the group's inputs, and its T states recomputed forward from the stored entry state
+        h0 = ()
+        for n in tl.static_range(N):
+            h0 += (tl.load(hs_ptr + g * s_hg + n * dim + d, mask=m_d, other=0.0),)
+        dts = ()
+        dsps = ()
+        us = ()
+        gs = ()
+        dys = ()
+        ys = ()
+        Bs = _group_rows(B_ptr, s_Bl, s_Bn, g, L, N, NP, T, LOG_TNP, REVERSE)
+        Cs = _group_rows(C_ptr, s_Cl, s_Cn, g, L, N, NP, T, LOG_TNP, REVERSE)
+        hs = ()  # hs[i * N + n]: the state after step i
+        prev = h0
+        for i in tl.static_range(T):
+            s = g * T + i
+            t = _time_index(s, L, REVERSE)
+            m = m_d & (s < L)
+            dt, dsp = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
+            u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+            gr = tl.load(dout_ptr + t * s_gl + o_g, mask=m, other=0.0).to(ACC) * scale
+            dy = gr
+            if HAS_Z:
+                zt = tl.load(z_ptr + t * s_zl + o_z, mask=m, other=0.0).to(ACC)
+                dy = gr * zt / (1.0 + tl.exp(-zt))
+            dtu = dt * u
+            y = zero
+            cur = ()
+            for n in tl.static_range(N):
+                hn = prev[n] * _exp2(A2[n] * dt, FAST) + _scalar(Bs, i * NP + n) * dtu
+                cur += (hn,)
+                if HAS_Z:
+                    y += _scalar(Cs, i * NP + n) * hn
+            if HAS_Z:
+                if HAS_D:
+                    y += Dv * u
+                ys += (y,)
+            prev = cur
+            hs += cur
+            dts += (dt,)
+            dsps += (dsp,)
+            us += (u,)
+            gs += (gr,)
+            dys += (dy,)
+        # backward over the group's steps
+        for i in tl.static_range(T - 1, -1, -1):
+            s = g * T + i
+            t = _time_index(s, L, REVERSE)
+            m = m_d & (s < L)
+            dt = dts[i]
+            dtu = dt * us[i]
+            dy = dys[i]
+            s1 = zero  # sum_n lam B
+            s2 = zero  # sum_n lam A2 a h_{t-1}
+            c_next = ()
+            dA_next = ()
+            dC_terms = ()
+            dB_terms = ()
+            for n in tl.static_range(N):
+                lam = c[n] + dy * _scalar(Cs, i * NP + n)
+                a = _exp2_again(A2[n] * dt, FAST)
+                if i > 0:
+                    ah = a * hs[(i - 1) * N + n]
+                else:
+                    ah = a * h0[n]
+                c_next += (a * lam,)
+                q = lam * ah
+                s2 += A2[n] * q
+                dA_next += (dA[n] + dt * q,)
+                s1 += lam * _scalar(Bs, i * NP + n)
+                dC_terms += (dy * hs[i * N + n],)
+                dB_terms += (lam * dtu,)
+            for _n in tl.static_range(N, NP):  # padding states: zero sums
+                dC_terms += (zero,)
+                dB_terms += (zero,)
+            c = c_next
+            dA = dA_next
+            ok_n = (s < L) & (n_rev < N)
+            tl.store(dC_ptr + n_rev * s_pn + t, _channel_sums(dC_terms, NP, LOG_NP), mask=ok_n)
+            tl.store(dB_ptr + n_rev * s_pn + t, _channel_sums(dB_terms, NP, LOG_NP), mask=ok_n)
+            ddt = s1 * us[i] + s2 * 0.6931471805599453  # A2 ln(2) = A
+            du = dt * s1
+            if HAS_D:
+                du += Dv * dy
+                dD += dy * us[i]
+            if SOFTPLUS:
+                ddt = ddt * dsps[i]
+            ddt = tl.where(m, ddt, 0.0)
+            dbias += ddt
+            tl.store(du_ptr + t * s_dul + d * s_dud, du, mask=m)
+            tl.store(ddelta_ptr + t * s_ddl + d * s_ddd, ddt, mask=m)
+            if HAS_Z:
+                zt = tl.load(z_ptr + t * s_zl + o_z, mask=m, other=0.0).to(ACC)
+                sig = 1.0 / (1.0 + tl.exp(-zt))
+                dz = gs[i] * ys[i] * sig * (1.0 + zt * (1.0 - sig))
+                tl.store(dz_ptr + t * s_dzl + d * s_dzd, dz, mask=m)
     # per-batch partials, row-major (batch, N, dim) and (batch, dim)
-    tl.store(dA_ptr + b * N * dim + rows * dim + d[None, :], dA, mask=(rows < N) & dmask[None, :])
+    for n in tl.static_range(N):
+        tl.store(dA_ptr + b * N * dim + n * dim + d, dA[n], mask=m_d)
     if HAS_D:
-        tl.store(dD_ptr + b * dim + d, dD, mask=dmask)
+        tl.store(dD_ptr + b * dim + d, dD, mask=m_d)
     if HAS_BIAS:
-        tl.store(dbias_ptr + b * dim + d, dbias, mask=dmask)
+        tl.store(dbias_ptr + b * dim + d, dbias, mask=m_d)
 
 
 def _strides3(x):
     return (x.stride(0), x.stride(1), x.stride(2))
 
 
+def default_tiling(batch, dim, L, N):
+    """(T, BLOCK_D, num_warps) for a shape: one channel a thread, one warp a program, and
+    T = 2 steps a group.  The group's T * N states of a channel and its 2 T N B/C scalars
+    stay in registers: at N = 16, T = 4 spills (sm_90 static: 255 registers, ~200 spill
+    instructions), and a B/C tile of fewer elements (T N) than threads is loaded by every
+    thread (2 warps at T = 2: 2.8 global loads per state element instead of 0.9)."""
+    return 2, min(32, max(2, triton.next_power_of_2(dim))), 1
+
+
 def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                       reverse=False, *, scale=1.0, chunk=None, block_d=None, num_warps=None):
+                       reverse=False, *, scale=1.0, checkpoint=None, block_d=None, num_warps=None):
     """Gradients of `scale * selective_scan(...)` (the forward's semantics, reference.py)
     given dout = dLoss/dout.  Returns (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), None
     for an input that is None; each gradient has its input's dtype (dA, dD, ddelta_bias:
     their input's dtype too, summed in fp32 or fp64).  Computes in float64 when u is
-    float64, else float32.  `chunk` (K, a power of two) and `block_d` override the tiling."""
+    float64, else float32.  `checkpoint` (T, steps between stored states, a power of two),
+    `block_d` and `num_warps` override `default_tiling`."""
     batch, dim, L = u.shape
     N = A.shape[1]
     acc_torch = torch.float64 if u.dtype == torch.float64 else torch.float32
     acc = tl.float64 if acc_torch == torch.float64 else tl.float32
-    # K 32, BLOCK_D 32, 8 warps: 238 registers and no spills for Vim-Ti (sm_90, static
-    # compile); K 64 or 4 warps hit 255 registers and spill.  Not yet timed on a GPU.
-    K = chunk or min(32, max(2, triton.next_power_of_2(L)))
-    BD = block_d or min(32, max(2, triton.next_power_of_2(dim)))
-    num_warps = num_warps or (8 if K * BD >= 1024 else 4)
+    T, BD, warps = default_tiling(batch, dim, L, N)
+    T = checkpoint or T
+    if T & (T - 1):
+        raise ValueError(f"checkpoint={T}: the steps between stored states must be a power of two")
+    BD = block_d or BD
+    num_warps = num_warps or warps
     NP = triton.next_power_of_2(N)
-    n_chunks = max(1, triton.cdiv(L, K))
+    log2 = lambda x: x.bit_length() - 1
+    n_groups = max(1, triton.cdiv(L, T))
     n_dblk = triton.cdiv(dim, BD)
     dev = u.device
     du = torch.empty_like(u)
@@ -278,25 +377,26 @@ def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None,
     dB = torch.zeros(batch, n_dblk, N, L, dtype=acc_torch, device=dev)
     dC = torch.zeros(batch, n_dblk, N, L, dtype=acc_torch, device=dev)
     if batch and dim and L:
-        hs = torch.empty(batch, n_chunks, N, dim, dtype=acc_torch, device=dev)
+        hs = torch.empty(batch, n_groups, N, dim, dtype=acc_torch, device=dev)
         bias = delta_bias if delta_bias is not None else A
         grid = (n_dblk, batch)
-        flags = dict(N=N, NP=NP, K=K, BLOCK_D=BD, HAS_BIAS=delta_bias is not None,
-                     SOFTPLUS=bool(delta_softplus), REVERSE=bool(reverse), ACC=acc)
-        _chunk_states_kernel[grid](
-            u, delta, A, B, bias, hs, L, dim, n_chunks,
+        flags = dict(N=N, NP=NP, T=T, LOG_TNP=log2(T * NP), BLOCK_D=BD, HAS_BIAS=delta_bias is not None,
+                     SOFTPLUS=bool(delta_softplus), REVERSE=bool(reverse), ACC=acc,
+                     FAST=acc_torch == torch.float32 and not _interpreting())
+        _checkpoints_kernel[grid](
+            u, delta, A, B, bias, hs, L, dim, n_groups,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B),
-            *hs.stride(), **flags)
+            hs.stride(0), hs.stride(1), num_warps=num_warps, **flags)
         zz = z if z is not None else u
         dzz = dz if dz is not None else du
         _scan_bwd_kernel[grid](
             u, delta, A, B, C, D if D is not None else A, bias, zz, dout, hs,
             du, ddelta, dzz, dB, dC, dA, dD, dbias,
-            L, dim, n_chunks, float(scale),
+            L, dim, n_groups, float(scale),
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B), *_strides3(C),
-            *_strides3(zz), *_strides3(dout), *hs.stride(),
-            *_strides3(du), *_strides3(ddelta), *_strides3(dzz), *dB.stride(),
-            HAS_D=D is not None, HAS_Z=z is not None, num_warps=num_warps, **flags)
+            *_strides3(zz), *_strides3(dout), hs.stride(0), hs.stride(1),
+            *_strides3(du), *_strides3(ddelta), *_strides3(dzz), *dB.stride()[:3],
+            LOG_NP=log2(NP), HAS_D=D is not None, HAS_Z=z is not None, num_warps=num_warps, **flags)
     else:
         du.zero_()
         ddelta.zero_()
