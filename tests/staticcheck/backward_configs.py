@@ -109,7 +109,7 @@ def _scan_bwd(reverse):
     )
     return KernelConfig(
         name=f"selective_scan_bwd/scan_bwd-{'rev' if reverse else 'fwd'}", kernel=_scan_bwd_kernel,
-        args=args, constexprs=dict(constexprs, LOG_NP=TN.bit_length() - 1, HAS_D=True, HAS_Z=True),
+        args=args, constexprs=dict(constexprs, LOG_NP=TN.bit_length() - 1, FOLD=32, HAS_D=True, HAS_Z=True),
         num_warps=SCAN_WARPS, elements_per_iteration=SCAN_ELEMENTS,
     )
 
