@@ -3,7 +3,7 @@
     PYTHONPATH=.:kernels python benchmarks/check_train_grads.py --out reports/train-h100/grads
 
 For each resolution (224 px batch 2, 1024 px batch 1 by default): one Vim-Ti with random
-weights (perturbed, so no gradient leans on the init's symmetry) is copied three ways,
+weights (perturbed, so no gradient leans on the init's symmetry) is copied three ways (plus two baselines),
 
     reference   the `torch` route in float64: autograd through the PyTorch reference scan,
                 conv and norm (the float64 truth);
@@ -14,9 +14,11 @@ weights (perturbed, so no gradient leans on the init's symmetry) is copied three
 The loss is a fixed random weighting of every output token and channel, so every gradient
 path is exercised.  Written per resolution and precision: the relative L2 error of the tokens
 and of every parameter's gradient against the reference, the worst parameter, and the
-max-abs error relative to the reference's max-abs.  Pass bars: fp32 2e-5 (the CPU tests' bar); amp-bf16 at most
-2x the error of autograd through the reference under the same bf16 autocast (a third run),
-since bf16 activations carry their rounding whatever computes the backward.
+max-abs error relative to the reference's max-abs.  Pass bars: fp32 2e-5 (the CPU tests' bar)
+or, where larger, 2x the error of autograd through the reference in fp32 (a baseline run:
+fp32 rounding in sums over time grows with the sequence); amp-bf16 at most 2x the error of
+autograd through the reference under the same bf16 autocast (another baseline run), since
+bf16 activations carry their rounding whatever computes the backward.
 A float64 reference at 1024 px keeps each token's state for autograd: ~40 GB on the GPU.
 """
 
@@ -33,8 +35,10 @@ import torch
 FP32_TOLERANCE = 2e-5
 BF16_BASELINE = "amp-bf16 torch route"
 BF16_FACTOR = 2.0
+FP32_BASELINE = "fp32 torch route"
 TRITON = dict(scan_backend="triton", fused=True)
 RUNS = (("fp32", TRITON, None), ("amp-bf16", TRITON, torch.bfloat16),
+        (FP32_BASELINE, dict(scan_backend="torch"), None),
         (BF16_BASELINE, dict(scan_backend="torch"), torch.bfloat16))
 DEFAULT_CASES = ("224:2", "1024:1")
 
@@ -96,8 +100,12 @@ def check(resolution: int, batch: int, depth: int, seed: int, device: str = "cud
         del model, got
         torch.cuda.empty_cache()
     runs = result["runs"]
-    runs["fp32"]["bar"] = FP32_TOLERANCE
-    runs["fp32"]["passed"] = runs["fp32"]["grad_rel_l2_worst"] < FP32_TOLERANCE
+    # fp32 rounding in sums over time grows with the sequence (1024 px: 4,097 tokens put
+    # gradients of delta's parameters near 5e-5 against ~5e-6 at 224 px), so the bar is
+    # 2e-5 or, where larger, 2x autograd through the reference in fp32 at the same shapes.
+    fp32_bar = max(FP32_TOLERANCE, BF16_FACTOR * runs[FP32_BASELINE]["grad_rel_l2_worst"])
+    runs["fp32"]["bar"] = fp32_bar
+    runs["fp32"]["passed"] = runs["fp32"]["grad_rel_l2_worst"] < fp32_bar
     # bf16 autocast rounds activations whatever computes the gradient: the bar is autograd through
     # the reference under the same autocast, not a number.
     baseline = runs[BF16_BASELINE]["grad_rel_l2_worst"]
