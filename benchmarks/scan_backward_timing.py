@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--tilings", nargs="*", default=[], metavar="T,BLOCK_D,WARPS",
                         help="tilings to try besides the launcher's default (new kernel only)")
+    parser.add_argument("--segments", nargs="*", type=int, default=[],
+                        help="time-segment counts to try besides the default (kernels with segments only)")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--label", default="")
     args = parser.parse_args()
@@ -62,9 +64,16 @@ def main() -> None:
         L, batch = SHAPES[name]
         x = _inputs(L, batch)
         tilings = [None] + ([tuple(map(int, t.split(","))) for t in args.tilings] if "checkpoint" in params else [])
+        if "segments" in params:
+            tilings += [("segments", n) for n in args.segments]
         for reverse in (False, True):
             for tiling in tilings:
-                kw = {} if tiling is None else dict(checkpoint=tiling[0], block_d=tiling[1], num_warps=tiling[2])
+                if tiling is None:
+                    kw = {}
+                elif tiling[0] == "segments":
+                    kw = dict(segments=tiling[1])
+                else:
+                    kw = dict(checkpoint=tiling[0], block_d=tiling[1], num_warps=tiling[2])
                 fn = lambda: selective_scan_bwd(x["dout"], x["u"], x["delta"], x["A"], x["B"], x["C"], D=x["D"],
                                                 z=x["z"], delta_bias=x["delta_bias"], delta_softplus=True,
                                                 reverse=reverse, scale=0.5, **kw)

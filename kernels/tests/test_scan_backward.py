@@ -2,8 +2,8 @@
 
 Shapes are drawn fresh per test from the session seed (conftest) and kept tiny for the
 interpreter; the tiling is forced small (groups of 4 steps, sums over time folded every 2
-groups, 4 channels a block) so every case crosses group, fold and channel-block
-boundaries and has ragged ends.  Every freshly
+groups, 4 channels a block, time in up to 3 segments scanned in parallel) so every case crosses
+group, fold, segment and channel-block boundaries and has ragged ends.  Every freshly
 allocated tensor is NaN-filled first (`poison_allocations`), so an unwritten gradient
 element fails.  Inputs and the incoming gradient are drawn in the tested dtype and then
 promoted to float64 for the reference, so both sides see the same rounded values.
@@ -32,7 +32,7 @@ from mamba_triton.testing import TEST_DEVICE, assert_close, poison_allocations
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 GRAD_TOLERANCE = {"fp32": 1e-5, "bf16": 2e-2, "fp16": 2e-3}
-TILING = dict(checkpoint=4, block_d=4, fold=2)  # several groups, fold blocks and channel blocks
+TILING = dict(checkpoint=4, block_d=4, fold=2, segments=3)  # several groups, folds, blocks, segments
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 
 

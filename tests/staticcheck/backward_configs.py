@@ -76,11 +76,11 @@ def _scan_common(reverse):
     bf, f32, bc = Pointer("bf16"), Pointer("fp32"), Pointer("bf16", aligned=False)
     s_u = dict(s_ub=TL * E, s_ud=1, s_ul=E)
     s_delta = dict(s_db=TL * E, s_dd=1, s_dl=E)
-    args = dict(u_ptr=bf, delta_ptr=f32, A_ptr=f32, B_ptr=bc, bias_ptr=f32, hs_ptr=f32, L=TL, dim=E,
-                n_groups=N_GROUPS, **s_u, **s_delta, s_Ad=TN, s_An=1, s_Bb=TL * TW, s_Bn=1, s_Bl=TW,
+    args = dict(u_ptr=bf, delta_ptr=f32, A_ptr=f32, B_ptr=bc, bias_ptr=f32, hs_ptr=f32, state_ptr=f32, L=TL, dim=E,
+                n_groups=N_GROUPS, groups_per_seg=N_GROUPS, n_seg=1, **s_u, **s_delta, s_Ad=TN, s_An=1, s_Bb=TL * TW, s_Bn=1, s_Bl=TW,
                 s_hb=N_GROUPS * TN * E, s_hg=TN * E)
     constexprs = dict(N=TN, NP=TN, T=SCAN_T, LOG_TNP=(SCAN_T * TN).bit_length() - 1, BLOCK_D=SCAN_BD,
-                      HAS_BIAS=True, SOFTPLUS=True, REVERSE=reverse, ACC=tl.float32, FAST=True)
+                      HAS_BIAS=True, SOFTPLUS=True, REVERSE=reverse, ACC=tl.float32, FAST=True, SEGMENTS=False)
     return args, constexprs
 
 
@@ -100,8 +100,9 @@ def _scan_bwd(reverse):
     args, constexprs = _scan_common(reverse)
     bf, f32, bc = Pointer("bf16"), Pointer("fp32"), Pointer("bf16", aligned=False)
     n_dblk = E // SCAN_BD
+    args.pop("state_ptr")
     args.update(
-        C_ptr=bc, D_ptr=f32, z_ptr=bf, dout_ptr=bf, du_ptr=bf, ddelta_ptr=f32, dz_ptr=bf, dB_ptr=f32, dC_ptr=f32,
+        C_ptr=bc, D_ptr=f32, z_ptr=bf, dout_ptr=bf, adj_ptr=f32, du_ptr=bf, ddelta_ptr=f32, dz_ptr=bf, dB_ptr=f32, dC_ptr=f32,
         dA_ptr=f32, dD_ptr=f32, dbias_ptr=f32, scale=0.5, s_Cb=TL * TW, s_Cn=1, s_Cl=TW,
         s_zb=2 * TL * E, s_zd=1, s_zl=2 * E, s_gb=TL * E, s_gd=1, s_gl=E,
         s_dub=TL * E, s_dud=1, s_dul=E, s_ddb=TL * E, s_ddd=1, s_ddl=E, s_dzb=TL * E, s_dzd=1, s_dzl=E,

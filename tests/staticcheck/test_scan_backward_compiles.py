@@ -22,8 +22,8 @@ SCRIPT = textwrap.dedent("""
     from vimbench.staticcheck.sass import read_resources
     from vimbench.staticcheck.toolchain import compile_config
 
-    def call(reverse, z):
-        batch, dim, L, N, R = 128, 384, 1025, 16, 12  # Vim-Ti at 512 px, bf16, Vim's layouts
+    def call(reverse, z, batch):
+        dim, L, N, R = 384, 1025, 16, 12  # Vim-Ti at 512 px, bf16, Vim's layouts
         u = torch.empty(batch, L, dim, device="cuda", dtype=torch.bfloat16).transpose(1, 2)
         proj = torch.empty(batch, L, R + 2 * N, device="cuda", dtype=torch.bfloat16)
         B, C = proj[:, :, R:R + N].transpose(1, 2), proj[:, :, R + N:].transpose(1, 2)
@@ -32,8 +32,9 @@ SCRIPT = textwrap.dedent("""
                            reverse=reverse)
 
     rows = []
-    for reverse, z in ((False, True), (True, False)):
-        for i, launch in enumerate(capture(lambda: call(reverse, z))):
+    # batch 128: one segment; batch 4: time in segments (segment-end pass and carries too)
+    for reverse, z, batch in ((False, True, 128), (True, False, 128), (False, True, 4)):
+        for i, launch in enumerate(capture(lambda: call(reverse, z, batch))):
             r = read_resources(compile_config(to_config(launch, f"bwd{i}")).cubin)
             rows.append(dict(kernel=launch.kernel.__name__, reverse=reverse, registers=r.registers,
                              stack=r.stack_bytes))
@@ -48,6 +49,7 @@ def test_backward_kernels_compile_for_sm90_without_spills():
     )
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout.strip().splitlines()[-1])
-    assert sorted({r["kernel"] for r in rows}) == ["_checkpoints_kernel", "_scan_bwd_kernel"]
+    assert sorted({r["kernel"] for r in rows}) == ["_carry_kernel", "_checkpoints_kernel", "_scan_bwd_kernel",
+                                                   "_segment_ends_kernel"]
     for r in rows:
         assert r["stack"] == 0, r  # spills would show as stack bytes

@@ -56,7 +56,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .fused import _interpreting
+from .fused import MAX_SEGMENTS, _carry, _interpreting
 from .triton_kernels import _exp2, _load_rows, _scalar, _scalars, _softplus
 
 _LOG2E = tl.constexpr(1.4426950408889634)  # exp(x) = exp2(x log2(e))
@@ -137,18 +137,126 @@ def _bit_reversed(NP: tl.constexpr, LOG_NP: tl.constexpr):
 
 
 @triton.jit
+def _program_channels(dim, BLOCK_D: tl.constexpr):
+    """(batch index, segment, channels, channel mask) of this program: grid (channel
+    blocks, batch, segments)."""
+    d = tl.program_id(0) * BLOCK_D + tl.arange(0, BLOCK_D)
+    return tl.program_id(1).to(tl.int64), tl.program_id(2), d, d < dim
+
+
+@triton.jit
+def _load_A2(A_ptr, d, m_d, s_Ad, s_An, N: tl.constexpr, ACC: tl.constexpr):
+    """A log2(e) as N [BLOCK_D] vectors: exp(dt A) = exp2(dt A2)."""
+    A2 = ()
+    for n in tl.static_range(N):
+        A2 += (tl.load(A_ptr + d * s_Ad + n * s_An, mask=m_d, other=0.0).to(ACC) * _LOG2E,)
+    return A2
+
+
+@triton.jit
+def _load_dy(dout_ptr, z_ptr, t, m, o_g, o_z, s_gl, s_zl, scale, ACC: tl.constexpr, HAS_Z: tl.constexpr):
+    """(g, dy) of one step: g = dout * scale, dy = g silu(z) (the gradient reaching
+    y = C h + D u), [BLOCK_D] each."""
+    gr = tl.load(dout_ptr + t * s_gl + o_g, mask=m, other=0.0).to(ACC) * scale
+    dy = gr
+    if HAS_Z:
+        zt = tl.load(z_ptr + t * s_zl + o_z, mask=m, other=0.0).to(ACC)
+        dy = gr * zt / (1.0 + tl.exp(-zt))
+    return gr, dy
+
+
+@triton.jit
+def _forward_group(h, dt_sum, g, u_ptr, delta_ptr, B_ptr, bias, A2, o_u, o_dl, m_d, L, s_ul, s_dl, s_Bn, s_Bl,
+                   N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
+                   HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, ACC: tl.constexpr,
+                   FAST: tl.constexpr):
+    """The states h (tuple of N [BLOCK_D]) after the T steps of group g, and dt_sum + their dt."""
+    Bs = _group_rows(B_ptr, s_Bl, s_Bn, g, L, N, NP, T, LOG_TNP, REVERSE)
+    for i in tl.static_range(T):
+        s = g * T + i
+        t = _time_index(s, L, REVERSE)
+        m = m_d & (s < L)
+        dt, _ = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
+        u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+        dtu = dt * u
+        dt_sum += dt
+        nxt = ()
+        for n in tl.static_range(N):
+            nxt += (h[n] * _exp2(A2[n] * dt, FAST) + _scalar(Bs, i * NP + n) * dtu,)
+        h = nxt
+    return h, dt_sum
+
+
+@triton.jit
+def _segment_ends_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, bias_ptr, z_ptr, dout_ptr, state_ptr, adj_ptr, dtsum_ptr,
+    L, dim, n_groups, groups_per_seg, n_seg, scale,
+    s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Ad, s_An, s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
+    s_zb, s_zd, s_zl, s_gb, s_gd, s_gl,
+    N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr,
+    ACC: tl.constexpr, FAST: tl.constexpr,
+):
+    """Pass 1 of the time-parallel backward, one program per (channel block, batch, segment),
+    both recurrences run over the segment alone from zero: the state h at its end (into
+    state[b, seg]), the adjoint carry c = a_t lam_t at its first step (into adj[b, seg]),
+    and its sum of dt (dtsum[b, seg]).  Both are affine in what enters the segment with the
+    same factor exp(A sum dt), so the forward's `_carry_kernel` chains the segments."""
+    b, seg, d, m_d = _program_channels(dim, BLOCK_D)
+    u_ptr += b * s_ub
+    delta_ptr += b * s_db
+    B_ptr += b * s_Bb
+    C_ptr += b * s_Cb
+    z_ptr += b * s_zb
+    dout_ptr += b * s_gb
+    o_u = d * s_ud
+    o_dl = d * s_dd
+    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
+    A2 = _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC)
+    h = ()
+    c = ()
+    zero = tl.zeros([BLOCK_D], dtype=ACC)
+    for _n in tl.static_range(N):
+        h += (zero,)
+        c += (zero,)
+    g_first = seg * groups_per_seg
+    g_end = tl.minimum(g_first + groups_per_seg, n_groups)
+    dt_sum = zero
+    for g in range(g_first, g_end):
+        h, dt_sum = _forward_group(h, dt_sum, g, u_ptr, delta_ptr, B_ptr, bias, A2, o_u, o_dl, m_d, L, s_ul, s_dl,
+                                   s_Bn, s_Bl, N, NP, T, LOG_TNP, HAS_BIAS, SOFTPLUS, REVERSE, ACC, FAST)
+    for gg in range(g_first, g_end):
+        g = g_end - 1 - (gg - g_first)
+        Cs = _group_rows(C_ptr, s_Cl, s_Cn, g, L, N, NP, T, LOG_TNP, REVERSE)
+        for i in tl.static_range(T - 1, -1, -1):
+            s = g * T + i
+            t = _time_index(s, L, REVERSE)
+            m = m_d & (s < L)
+            dt, _ = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
+            _, dy = _load_dy(dout_ptr, z_ptr, t, m, d * s_gd, d * s_zd, s_gl, s_zl, scale, ACC, HAS_Z)
+            nxt = ()
+            for n in tl.static_range(N):
+                nxt += (_exp2(A2[n] * dt, FAST) * (c[n] + dy * _scalar(Cs, i * NP + n)),)
+            c = nxt
+    slot = (b * (n_seg + 1) + seg) * N * dim
+    for n in tl.static_range(N):
+        tl.store(state_ptr + slot + n * dim + d, h[n], mask=m_d)
+        tl.store(adj_ptr + slot + n * dim + d, c[n], mask=m_d)
+    tl.store(dtsum_ptr + (b * n_seg + seg) * dim + d, dt_sum, mask=m_d)
+
+
+@triton.jit
 def _checkpoints_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, bias_ptr, hs_ptr,
-    L, dim, n_groups,
+    u_ptr, delta_ptr, A_ptr, B_ptr, bias_ptr, hs_ptr, state_ptr,
+    L, dim, n_groups, groups_per_seg, n_seg,
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Ad, s_An, s_Bb, s_Bn, s_Bl, s_hb, s_hg,
     N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr, BLOCK_D: tl.constexpr,
     HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, ACC: tl.constexpr,
-    FAST: tl.constexpr,
+    FAST: tl.constexpr, SEGMENTS: tl.constexpr,
 ):
-    pid_d = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
-    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    m_d = d < dim
+    """The state entering every group of the program's segment (the whole sequence unless
+    SEGMENTS), from the carried-in state[b, seg] (zero without SEGMENTS)."""
+    b, seg, d, m_d = _program_channels(dim, BLOCK_D)
     u_ptr += b * s_ub
     delta_ptr += b * s_db
     B_ptr += b * s_Bb
@@ -156,34 +264,28 @@ def _checkpoints_kernel(
     o_u = d * s_ud
     o_dl = d * s_dd
     bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
-    A2 = ()
+    A2 = _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC)
     h = ()
     for n in tl.static_range(N):
-        A2 += (tl.load(A_ptr + d * s_Ad + n * s_An, mask=m_d, other=0.0).to(ACC) * _LOG2E,)
-        h += (tl.zeros([BLOCK_D], dtype=ACC),)
-    for g in range(n_groups):
+        if SEGMENTS:
+            h += (tl.load(state_ptr + ((b * (n_seg + 1) + seg) * N + n) * dim + d, mask=m_d, other=0.0),)
+        else:
+            h += (tl.zeros([BLOCK_D], dtype=ACC),)
+    g_first = seg * groups_per_seg
+    dt_sum = tl.zeros([BLOCK_D], dtype=ACC)
+    for g in range(g_first, tl.minimum(g_first + groups_per_seg, n_groups)):
         # hs[b, g, n, d] (d contiguous): the state entering group g
         for n in tl.static_range(N):
             tl.store(hs_ptr + g * s_hg + n * dim + d, h[n], mask=m_d)
-        Bs = _group_rows(B_ptr, s_Bl, s_Bn, g, L, N, NP, T, LOG_TNP, REVERSE)
-        for i in tl.static_range(T):
-            s = g * T + i
-            t = _time_index(s, L, REVERSE)
-            m = m_d & (s < L)
-            dt, _ = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
-            u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
-            dtu = dt * u
-            nxt = ()
-            for n in tl.static_range(N):
-                nxt += (h[n] * _exp2(A2[n] * dt, FAST) + _scalar(Bs, i * NP + n) * dtu,)
-            h = nxt
+        h, dt_sum = _forward_group(h, dt_sum, g, u_ptr, delta_ptr, B_ptr, bias, A2, o_u, o_dl, m_d, L, s_ul, s_dl,
+                                   s_Bn, s_Bl, N, NP, T, LOG_TNP, HAS_BIAS, SOFTPLUS, REVERSE, ACC, FAST)
 
 
 @triton.jit
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, z_ptr, dout_ptr, hs_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, z_ptr, dout_ptr, hs_ptr, adj_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
-    L, dim, n_groups, scale,
+    L, dim, n_groups, groups_per_seg, n_seg, scale,
     s_ub, s_ud, s_ul, s_db, s_dd, s_dl, s_Ad, s_An, s_Bb, s_Bn, s_Bl, s_Cb, s_Cn, s_Cl,
     s_zb, s_zd, s_zl, s_gb, s_gd, s_gl, s_hb, s_hg,
     s_dub, s_dud, s_dul, s_ddb, s_ddd, s_ddl, s_dzb, s_dzd, s_dzl,
@@ -191,12 +293,9 @@ def _scan_bwd_kernel(
     N: tl.constexpr, NP: tl.constexpr, LOG_NP: tl.constexpr, T: tl.constexpr, LOG_TNP: tl.constexpr,
     BLOCK_D: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, ACC: tl.constexpr, FAST: tl.constexpr,
-    FOLD: tl.constexpr,
+    FOLD: tl.constexpr, SEGMENTS: tl.constexpr,
 ):
-    pid_d = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
-    d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    m_d = d < dim
+    b, seg, d, m_d = _program_channels(dim, BLOCK_D)
     u_ptr += b * s_ub
     delta_ptr += b * s_db
     B_ptr += b * s_Bb
@@ -207,8 +306,8 @@ def _scan_bwd_kernel(
     du_ptr += b * s_dub
     ddelta_ptr += b * s_ddb
     dz_ptr += b * s_dzb
-    dB_ptr += b * s_pb + pid_d * s_pk
-    dC_ptr += b * s_pb + pid_d * s_pk
+    dB_ptr += b * s_pb + tl.program_id(0) * s_pk
+    dC_ptr += b * s_pb + tl.program_id(0) * s_pk
     o_u = d * s_ud
     o_dl = d * s_dd
     o_z = d * s_zd
@@ -216,27 +315,32 @@ def _scan_bwd_kernel(
     bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
     Dv = tl.load(D_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_D else None
     n_rev = _bit_reversed(NP, LOG_NP)  # the state of each element of a _channel_sums vector
-    A2 = ()  # A log2(e): exp(dt A) = exp2(dt A2)
+    A2 = _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC)
     c = ()  # a_{t+1} lam_{t+1}: the adjoint's carry into step t
     dA_total = ()  # sum over t of lam dt a h_{t-1}, the gradient of A
     zero = tl.zeros([BLOCK_D], dtype=ACC)
     for n in tl.static_range(N):
-        A2 += (tl.load(A_ptr + d * s_Ad + n * s_An, mask=m_d, other=0.0).to(ACC) * _LOG2E,)
-        c += (zero,)
+        if SEGMENTS:
+            # adj[b, seg + 1]: the carry entering from the later segments (0 after the last)
+            c += (tl.load(adj_ptr + ((b * (n_seg + 1) + seg + 1) * N + n) * dim + d, mask=m_d, other=0.0),)
+        else:
+            c += (zero,)
         dA_total += (zero,)
     dD_total = zero
     dbias_total = zero
     # Sums over time in two levels (blocks of FOLD groups, then the blocks): fp32 rounding
     # then grows with ~FOLD T + L / (FOLD T) terms rather than L (a 4097-step sequence put
     # ddelta_bias 5e-5 off float64 with one running sum).
-    for first in range(0, n_groups, FOLD):
+    g_first = seg * groups_per_seg
+    g_end = tl.minimum(g_first + groups_per_seg, n_groups)
+    for first in range(0, g_end - g_first, FOLD):
         dA = ()
-        for n in tl.static_range(N):
+        for _n in tl.static_range(N):
             dA += (zero,)
         dD = zero
         dbias = zero
-        for gg in range(first, tl.minimum(first + FOLD, n_groups)):
-            g = n_groups - 1 - gg
+        for gg in range(first, tl.minimum(first + FOLD, g_end - g_first)):
+            g = g_end - 1 - gg
             # the group's inputs, and its T states recomputed forward from the stored entry state
             h0 = ()
             for n in tl.static_range(N):
@@ -257,11 +361,7 @@ def _scan_bwd_kernel(
                 m = m_d & (s < L)
                 dt, dsp = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
                 u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
-                gr = tl.load(dout_ptr + t * s_gl + o_g, mask=m, other=0.0).to(ACC) * scale
-                dy = gr
-                if HAS_Z:
-                    zt = tl.load(z_ptr + t * s_zl + o_z, mask=m, other=0.0).to(ACC)
-                    dy = gr * zt / (1.0 + tl.exp(-zt))
+                gr, dy = _load_dy(dout_ptr, z_ptr, t, m, o_g, o_z, s_gl, s_zl, scale, ACC, HAS_Z)
                 dtu = dt * u
                 y = zero
                 cur = ()
@@ -339,13 +439,14 @@ def _scan_bwd_kernel(
         dA_total = dA_sum
         dD_total += dD
         dbias_total += dbias
-    # per-batch partials, row-major (batch, N, dim) and (batch, dim)
+    # per-(batch, segment) partials, row-major (batch * n_seg, N, dim) and (batch * n_seg, dim)
+    row = b * n_seg + seg
     for n in tl.static_range(N):
-        tl.store(dA_ptr + b * N * dim + n * dim + d, dA_total[n], mask=m_d)
+        tl.store(dA_ptr + row * N * dim + n * dim + d, dA_total[n], mask=m_d)
     if HAS_D:
-        tl.store(dD_ptr + b * dim + d, dD_total, mask=m_d)
+        tl.store(dD_ptr + row * dim + d, dD_total, mask=m_d)
     if HAS_BIAS:
-        tl.store(dbias_ptr + b * dim + d, dbias_total, mask=m_d)
+        tl.store(dbias_ptr + row * dim + d, dbias_total, mask=m_d)
 
 
 def _strides3(x):
@@ -357,22 +458,32 @@ def default_tiling(batch, dim, L, N):
     T = 2 steps a group.  The group's T * N states of a channel and its 2 T N B/C scalars
     stay in registers: at N = 16, T = 4 spills (sm_90 static: 255 registers, ~200 spill
     instructions), and a B/C tile of fewer elements (T N) than threads is loaded by every
-    thread (2 warps at T = 2: 2.8 global loads per state element instead of 0.9).
-    Programs of 16 channels (half a warp idle) when batch * dim channels give fewer than
-    4 warps an SM: H100, Vim-Ti 1024 px batch 16, 7.8 ms a call against 9.1 with 32."""
-    block = 32 if batch * dim >= 132 * 4 * 32 else 16
-    return 2, min(block, max(2, triton.next_power_of_2(dim))), 1
+    thread (2 warps at T = 2: 2.8 global loads per state element instead of 0.9)."""
+    return 2, min(32, max(2, triton.next_power_of_2(dim))), 1
+
+
+def default_segments(batch, dim, L, block_d, *, sms=132):
+    """Time segments scanned in parallel: 1 while batch x channel blocks give 4 one-warp
+    programs an SM, else enough segments for ~16 an SM (at least 256 steps each, at most
+    fused.MAX_SEGMENTS).  Each segment costs one more pass over its inputs (both
+    recurrences from zero, about a third of the backward's work) and a carry."""
+    programs = batch * triton.cdiv(dim, block_d)
+    if programs >= 4 * sms:
+        return 1
+    return max(1, min(triton.cdiv(16 * sms, programs), L // 256, MAX_SEGMENTS))
 
 
 def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                       reverse=False, *, scale=1.0, checkpoint=None, block_d=None, num_warps=None, fold=32):
+                       reverse=False, *, scale=1.0, checkpoint=None, block_d=None, num_warps=None, fold=32,
+                       segments=None):
     """Gradients of `scale * selective_scan(...)` (the forward's semantics, reference.py)
     given dout = dLoss/dout.  Returns (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), None
     for an input that is None; each gradient has its input's dtype (dA, dD, ddelta_bias:
     their input's dtype too, summed in fp32 or fp64).  Computes in float64 when u is
     float64, else float32.  `checkpoint` (T, steps between stored states, a power of two),
     `block_d` and `num_warps` override `default_tiling`; sums over time are formed in blocks
-    of `fold` groups."""
+    of `fold` groups; `segments` overrides `default_segments` (float64 runs one segment:
+    the carry kernel chains segments in fp32)."""
     batch, dim, L = u.shape
     N = A.shape[1]
     acc_torch = torch.float64 if u.dtype == torch.float64 else torch.float32
@@ -386,37 +497,56 @@ def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None,
     NP = triton.next_power_of_2(N)
     log2 = lambda x: x.bit_length() - 1
     n_groups = max(1, triton.cdiv(L, T))
+    n_seg = 1 if acc_torch == torch.float64 else (segments or default_segments(batch, dim, L, BD))
+    if not 1 <= n_seg <= MAX_SEGMENTS:
+        raise ValueError(f"segments={n_seg}: between 1 and {MAX_SEGMENTS}")
+    groups_per_seg = triton.cdiv(n_groups, n_seg)
+    n_seg = triton.cdiv(n_groups, groups_per_seg)
     n_dblk = triton.cdiv(dim, BD)
     dev = u.device
     du = torch.empty_like(u)
     ddelta = torch.empty_like(delta)
     dz = torch.empty_like(z) if z is not None else None
-    dA = torch.zeros(batch, N, dim, dtype=acc_torch, device=dev)
-    dD = torch.zeros(batch, dim, dtype=acc_torch, device=dev)
-    dbias = torch.zeros(batch, dim, dtype=acc_torch, device=dev)
+    dA = torch.zeros(batch * n_seg, N, dim, dtype=acc_torch, device=dev)
+    dD = torch.zeros(batch * n_seg, dim, dtype=acc_torch, device=dev)
+    dbias = torch.zeros(batch * n_seg, dim, dtype=acc_torch, device=dev)
     dB = torch.zeros(batch, n_dblk, N, L, dtype=acc_torch, device=dev)
     dC = torch.zeros(batch, n_dblk, N, L, dtype=acc_torch, device=dev)
     if batch and dim and L:
         hs = torch.empty(batch, n_groups, N, dim, dtype=acc_torch, device=dev)
         bias = delta_bias if delta_bias is not None else A
-        grid = (n_dblk, batch)
+        zz = z if z is not None else u
+        dzz = dz if dz is not None else du
+        grid = (n_dblk, batch, n_seg)
         flags = dict(N=N, NP=NP, T=T, LOG_TNP=log2(T * NP), BLOCK_D=BD, HAS_BIAS=delta_bias is not None,
                      SOFTPLUS=bool(delta_softplus), REVERSE=bool(reverse), ACC=acc,
                      FAST=acc_torch == torch.float32 and not _interpreting())
+        state = adj = hs  # unused without segments
+        if n_seg > 1:
+            state = torch.zeros(batch, n_seg + 1, N, dim, dtype=torch.float32, device=dev)
+            adj = torch.zeros_like(state)
+            dtsum = torch.zeros(batch, n_seg, dim, dtype=torch.float32, device=dev)
+            _segment_ends_kernel[grid](
+                u, delta, A, B, C, bias, zz, dout, state, adj, dtsum, L, dim, n_groups, groups_per_seg, n_seg,
+                float(scale), *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B),
+                *_strides3(C), *_strides3(zz), *_strides3(dout), HAS_Z=z is not None, num_warps=num_warps, **flags)
+            # the states entering each segment (scan order), and the adjoint carries entering
+            # each from the later ones (the same chain run from the last segment)
+            _carry(state, dtsum, A, A, dim, N, n_seg, ndir=1, reverse=False)
+            _carry(adj, dtsum, A, A, dim, N, n_seg, ndir=1, reverse=True)
         _checkpoints_kernel[grid](
-            u, delta, A, B, bias, hs, L, dim, n_groups,
+            u, delta, A, B, bias, hs, state, L, dim, n_groups, groups_per_seg, n_seg,
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B),
-            hs.stride(0), hs.stride(1), num_warps=num_warps, **flags)
-        zz = z if z is not None else u
-        dzz = dz if dz is not None else du
+            hs.stride(0), hs.stride(1), SEGMENTS=n_seg > 1, num_warps=num_warps, **flags)
         _scan_bwd_kernel[grid](
-            u, delta, A, B, C, D if D is not None else A, bias, zz, dout, hs,
+            u, delta, A, B, C, D if D is not None else A, bias, zz, dout, hs, adj,
             du, ddelta, dzz, dB, dC, dA, dD, dbias,
-            L, dim, n_groups, float(scale),
+            L, dim, n_groups, groups_per_seg, n_seg, float(scale),
             *_strides3(u), *_strides3(delta), A.stride(0), A.stride(1), *_strides3(B), *_strides3(C),
             *_strides3(zz), *_strides3(dout), hs.stride(0), hs.stride(1),
             *_strides3(du), *_strides3(ddelta), *_strides3(dzz), *dB.stride()[:3],
-            LOG_NP=log2(NP), FOLD=fold, HAS_D=D is not None, HAS_Z=z is not None, num_warps=num_warps, **flags)
+            LOG_NP=log2(NP), FOLD=fold, SEGMENTS=n_seg > 1, HAS_D=D is not None, HAS_Z=z is not None,
+            num_warps=num_warps, **flags)
     else:
         du.zero_()
         ddelta.zero_()
