@@ -231,7 +231,7 @@ def _scan_bwd_kernel(
     # ddelta_bias 5e-5 off float64 with one running sum).
     for first in range(0, n_groups, FOLD):
         dA = ()
-        for n in tl.static_range(N):
+        for _n in tl.static_range(N):
             dA += (zero,)
         dD = zero
         dbias = zero
