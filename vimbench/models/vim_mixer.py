@@ -81,7 +81,7 @@ def s4d_real_a_log(d_inner: int, d_state: int) -> torch.Tensor:
 def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
     """fp32 for 16- and 32-bit tensors (A, D, dt bias, the residual stream, as in the
     official code); float64 stays float64, for reference runs."""
-    return t if t.dtype == torch.float64 else t.float()
+    return t if t.dtype in (torch.float64, torch.float32) else t.float()  # no dispatch for a no-op
 
 
 class BiMambaV2Mixer(nn.Module):

@@ -196,7 +196,7 @@ def _weight_args(W, placeholder):
     """(pointer, stride over channels, stride over r) of a delta_proj_weight, as fp32."""
     if W is None:
         return placeholder, 0, 0
-    W = W.to(torch.float32)
+    W = _fp32_or_none(W)
     return W, W.stride(0), W.stride(1)
 
 
@@ -208,7 +208,9 @@ def _launch_options(plan: ScanPlan) -> dict:
 
 
 def _fp32_or_none(x):
-    return None if x is None else x.to(torch.float32)
+    # the dtype test in Python: a no-op .to() still costs a dispatch, and at 224 px the
+    # eager model is host-bound (benchmarks/host_ops_per_block.py)
+    return x if x is None or x.dtype == torch.float32 else x.to(torch.float32)
 
 
 def _strides3(x):
@@ -305,8 +307,11 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
     dt_rank = 0 if delta_proj_weight is None else delta_proj_weight.shape[1]
     plan = plan or plan_scan(batch, dim, L, N, u.device, scheme, seg_len, directions=2, dt_rank=dt_rank)
     n_seg = plan.n_seg(L)
-    state = torch.empty(batch, 2, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
-    dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
+    if plan.scheme == "direct" and A.dtype == torch.float32:
+        state = dtsum = A  # the direct scheme neither reads nor writes them: no allocation
+    else:
+        state = torch.empty(batch, 2, n_seg + 1, N, dim, dtype=torch.float32, device=u.device)
+        dtsum = torch.empty(batch, 2, n_seg, dim, dtype=torch.float32, device=u.device)
     D, D_b = _fp32_or_none(D), _fp32_or_none(D_b)
     delta_bias, delta_bias_b = _fp32_or_none(delta_bias), _fp32_or_none(delta_bias_b)
     W, s_Wd, s_Wr = _weight_args(delta_proj_weight, A)
