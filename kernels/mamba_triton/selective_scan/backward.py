@@ -116,6 +116,18 @@ def _load_dt(delta_ptr, bias, t, m, offs_d, s_dl, ACC: tl.constexpr, HAS_BIAS: t
 
 
 @triton.jit
+def _step_inputs(u_ptr, delta_ptr, bias, s, L, m_d, o_u, o_dl, s_ul, s_dl, ACC: tl.constexpr,
+                 HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, FAST: tl.constexpr):
+    """(t, mask, dt, dsoftplus, u) of scan position s: its time index, the mask of the
+    channels that exist there, and the step's inputs, [BLOCK_D] each."""
+    t = _time_index(s, L, REVERSE)
+    m = m_d & (s < L)
+    dt, dsp = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
+    u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+    return t, m, dt, dsp, u
+
+
+@triton.jit
 def _group_rows(p, s_l, s_n, g, L, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
                 LOG_TNP: tl.constexpr, REVERSE: tl.constexpr):
     """B or C for the T steps of group g as T * NP fp32 scalars (element i * NP + n; 0 past
@@ -182,11 +194,8 @@ def _checkpoints_kernel(
             tl.store(hs_ptr + g * s_hg + n * dim + d, h[n], mask=m_d)
         Bs = _group_rows(B_ptr, s_Bl, s_Bn, g, L, N, NP, T, LOG_TNP, REVERSE)
         for i in tl.static_range(T):
-            s = g * T + i
-            t = _time_index(s, L, REVERSE)
-            m = m_d & (s < L)
-            dt, _ = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
-            u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+            _, _, dt, _, u = _step_inputs(u_ptr, delta_ptr, bias, g * T + i, L, m_d, o_u, o_dl, s_ul, s_dl,
+                                          ACC, HAS_BIAS, SOFTPLUS, REVERSE, FAST)
             dtu = dt * u
             nxt = ()
             for n in tl.static_range(N):
@@ -267,11 +276,8 @@ def _scan_bwd_kernel(
             hs = ()  # hs[i * N + n]: the state after step i
             prev = h0
             for i in tl.static_range(T):
-                s = g * T + i
-                t = _time_index(s, L, REVERSE)
-                m = m_d & (s < L)
-                dt, dsp = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
-                u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+                t, m, dt, dsp, u = _step_inputs(u_ptr, delta_ptr, bias, g * T + i, L, m_d, o_u, o_dl, s_ul, s_dl,
+                                                ACC, HAS_BIAS, SOFTPLUS, REVERSE, FAST)
                 gr = tl.load(dout_ptr + t * s_gl + o_g, mask=m, other=0.0).to(ACC) * scale
                 dy = gr
                 if HAS_Z:
