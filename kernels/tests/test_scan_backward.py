@@ -136,17 +136,22 @@ def test_backward_16bit_matches_float64(dtype_name, reverse):
     _one_direction(dtype_name, reverse=reverse)
 
 
-def test_backward_contiguous_layout_default_tiling():
-    # (batch, dim, L)-contiguous tensors, and the launcher's own chunk / block choice
-    dtype = torch.float32
-    x = _inputs(2, 5, 13, 3, dtype, layout="bdl")
+def _fp32_grads_vs_float64(x, **tiling):
+    """(float64 reference inputs with their .grad, our fp32 gradients in NAMES order) for
+    softplus scans of the fp32 inputs x under a fresh random incoming gradient."""
     ref_in = {k: _leaf64(v) for k, v in x.items()}
     out64 = selective_scan_ref(*(ref_in[k] for k in NAMES[:5]), D=ref_in["D"], z=ref_in["z"],
                                delta_bias=ref_in["delta_bias"], delta_softplus=True)
     dout = torch.randn(out64.shape, device=TEST_DEVICE)
     out64.backward(dout.double())
     grads = selective_scan_bwd(dout, *(x[k] for k in NAMES[:5]), D=x["D"], z=x["z"], delta_bias=x["delta_bias"],
-                               delta_softplus=True)
+                               delta_softplus=True, **tiling)
+    return ref_in, grads
+
+
+def test_backward_contiguous_layout_default_tiling():
+    # (batch, dim, L)-contiguous tensors, and the launcher's own tiling
+    ref_in, grads = _fp32_grads_vs_float64(_inputs(2, 5, 13, 3, torch.float32, layout="bdl"))
     for k, g in zip(NAMES, grads):
         assert_close(f"d{k}", ref_in[k].grad, g, GRAD_TOLERANCE["fp32"])
 
@@ -253,12 +258,6 @@ def test_small_dt_keeps_fp32_accuracy():
     batch, dim, L, N = 1, int(torch.randint(3, 7, ())), int(torch.randint(40, 80, ())), 16
     x = _inputs(batch, dim, L, N, torch.float32, layout="bdl")
     x["delta_bias"] = torch.randn(dim, device=TEST_DEVICE) * 0.3 - 6.5
-    ref_in = {k: _leaf64(v) for k, v in x.items()}
-    out64 = selective_scan_ref(*(ref_in[k] for k in NAMES[:5]), D=ref_in["D"], z=ref_in["z"],
-                               delta_bias=ref_in["delta_bias"], delta_softplus=True)
-    dout = torch.randn(out64.shape, device=TEST_DEVICE)
-    out64.backward(dout.double())
-    grads = selective_scan_bwd(dout, *(x[k] for k in NAMES[:5]), D=x["D"], z=x["z"], delta_bias=x["delta_bias"],
-                               delta_softplus=True, **TILING)
+    ref_in, grads = _fp32_grads_vs_float64(x, **TILING)
     for k, g in zip(NAMES, grads):
         assert_close(f"small-dt d{k}", ref_in[k].grad, g, 2e-6)

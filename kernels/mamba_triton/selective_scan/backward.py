@@ -116,6 +116,18 @@ def _load_dt(delta_ptr, bias, t, m, offs_d, s_dl, ACC: tl.constexpr, HAS_BIAS: t
 
 
 @triton.jit
+def _step_inputs(u_ptr, delta_ptr, bias, s, L, m_d, o_u, o_dl, s_ul, s_dl, ACC: tl.constexpr,
+                 HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, REVERSE: tl.constexpr, FAST: tl.constexpr):
+    """(t, mask, dt, dsoftplus, u) of scan position s: its time index, the mask of the
+    channels that exist there, and the step's inputs, [BLOCK_D] each."""
+    t = _time_index(s, L, REVERSE)
+    m = m_d & (s < L)
+    dt, dsp = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
+    u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+    return t, m, dt, dsp, u
+
+
+@triton.jit
 def _group_rows(p, s_l, s_n, g, L, N: tl.constexpr, NP: tl.constexpr, T: tl.constexpr,
                 LOG_TNP: tl.constexpr, REVERSE: tl.constexpr):
     """B or C for the T steps of group g as T * NP fp32 scalars (element i * NP + n; 0 past
@@ -188,11 +200,8 @@ def _forward_group(h, dt_sum, g, u_ptr, delta_ptr, B_ptr, bias, A2, o_u, o_dl, m
     """The states h (tuple of N [BLOCK_D]) after the T steps of group g, and dt_sum + their dt."""
     Bs = _group_rows(B_ptr, s_Bl, s_Bn, g, L, N, NP, T, LOG_TNP, REVERSE)
     for i in tl.static_range(T):
-        s = g * T + i
-        t = _time_index(s, L, REVERSE)
-        m = m_d & (s < L)
-        dt, _ = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
-        u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+        _, _, dt, _, u = _step_inputs(u_ptr, delta_ptr, bias, g * T + i, L, m_d, o_u, o_dl, s_ul, s_dl,
+                                      ACC, HAS_BIAS, SOFTPLUS, REVERSE, FAST)
         dtu = dt * u
         dt_sum += dt
         nxt = ()
@@ -371,11 +380,8 @@ def _scan_bwd_kernel(
             hs = ()  # hs[i * N + n]: the state after step i
             prev = h0
             for i in tl.static_range(T):
-                s = g * T + i
-                t = _time_index(s, L, REVERSE)
-                m = m_d & (s < L)
-                dt, dsp = _load_dt(delta_ptr, bias, t, m, o_dl, s_dl, ACC, HAS_BIAS, SOFTPLUS, FAST)
-                u = tl.load(u_ptr + t * s_ul + o_u, mask=m, other=0.0).to(ACC)
+                t, m, dt, dsp, u = _step_inputs(u_ptr, delta_ptr, bias, g * T + i, L, m_d, o_u, o_dl, s_ul, s_dl,
+                                                ACC, HAS_BIAS, SOFTPLUS, REVERSE, FAST)
                 gr, dy = _load_dy(dout_ptr, z_ptr, t, m, o_g, o_z, s_gl, s_zl, scale, ACC, HAS_Z)
                 dtu = dt * u
                 y = zero
