@@ -77,6 +77,7 @@ def check(resolution: int, batch: int, depth: int, seed: int, device: str = "cud
     t0 = time.perf_counter()
     want_tokens, want = _grads(reference, images, weights, None)
     ref_s = time.perf_counter() - t0
+    print(f"  {resolution} px b{batch}: float64 reference in {ref_s:.1f} s", file=sys.stderr, flush=True)
     del reference
     torch.cuda.empty_cache()
 
@@ -86,7 +87,9 @@ def check(resolution: int, batch: int, depth: int, seed: int, device: str = "cud
         model = vim("tiny", img_size=resolution, depth=depth, **route).train()
         model.load_state_dict(state)
         model = model.to(device)
+        t0 = time.perf_counter()
         tokens, got = _grads(model, images.float(), weights, autocast)
+        print(f"  {resolution} px b{batch}: {name} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
         assert set(got) == set(want), sorted(set(got) ^ set(want))
         errors = {n: _rel(want[n], got[n]) for n in want}
         worst = max(errors, key=errors.get)
