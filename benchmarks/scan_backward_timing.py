@@ -15,7 +15,8 @@ import json
 import torch
 
 # (px, batch) of suites/train.toml: ~64k tokens a step
-SHAPES = {"224-b64": (197, 64), "224-b256": (197, 256), "512-b64": (1025, 64), "1024-b16": (4097, 16)}
+SHAPES = {"224-b64": (197, 64), "224-b256": (197, 256), "512-b64": (1025, 64), "768-b32": (2305, 32),
+          "1024-b16": (4097, 16)}
 
 
 def _inputs(L, batch, dim=384, N=16, R=12, device="cuda"):

@@ -261,3 +261,22 @@ def test_small_dt_keeps_fp32_accuracy():
     ref_in, grads = _fp32_grads_vs_float64(x, **TILING)
     for k, g in zip(NAMES, grads):
         assert_close(f"small-dt d{k}", ref_in[k].grad, g, 2e-6)
+
+
+def test_default_segments_fill_waves_at_measured_shapes():
+    """The H100 counts that ran fastest per direction (reports/train-h100/
+    scan_backward_segment_counts.md): 1024 px batch 16 at 11 or 16 (2 or 3 full waves; 12 ran
+    17% slower), 768 px batch 32 at 8 (6, the earlier rule's count, ran 21% slower); and
+    on fresh shapes, never a segment under 256 steps, and one segment once the programs
+    fill a wave."""
+    from mamba_triton.selective_scan.backward import default_segments
+
+    assert default_segments(16, 384, 4097, 32) in (11, 16)
+    assert default_segments(32, 384, 2305, 32) == 8
+    gen = torch.Generator().manual_seed(torch.initial_seed())
+    for _ in range(50):
+        batch, L = (int(torch.randint(1, 64, (1,), generator=gen)), int(torch.randint(1, 9000, (1,), generator=gen)))
+        n = default_segments(batch, 384, L, 32)
+        assert 1 <= n <= max(1, L // 256), (batch, L, n)
+        if batch * 12 >= 132 * 8:
+            assert n == 1, (batch, L, n)

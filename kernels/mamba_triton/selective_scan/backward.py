@@ -483,15 +483,23 @@ def default_tiling(batch, dim, L, N):
     return 2, min(32, max(2, triton.next_power_of_2(dim))), 1
 
 
-def default_segments(batch, dim, L, block_d, *, sms=132):
-    """Time segments scanned in parallel: 1 while batch x channel blocks give 4 one-warp
-    programs an SM, else enough segments for ~16 an SM (at least 256 steps each, at most
-    fused.MAX_SEGMENTS).  Each segment costs one more pass over its inputs (both
-    recurrences from zero, about a third of the backward's work) and a carry."""
+def default_segments(batch, dim, L, block_d, *, sms=132, resident=8):
+    """Time segments scanned in parallel, chosen by waves: the backward's programs (one
+    warp, 255 registers: `resident` = 8 an SM) run in waves of sms * resident, and a
+    wave lasts as long as a segment, so the time goes as waves(s) * ceil(L / s) for s
+    segments of at least 256 steps (at most fused.MAX_SEGMENTS); ties go to fewer
+    segments (each costs a carry and per-segment partial sums).  More than one segment
+    adds a pass that runs both recurrences from zero (about a third of the backward's
+    work), which pays while the programs fill under one wave.  H100, one direction
+    (reports/train-h100/scan_backward_segment_counts.md): 1024 px batch 16 ran 2.66 ms at
+    11 segments (2 full waves), 3.1 at 12 (2.2 waves); 768 px batch 32 2.88 ms at 8, 3.48
+    at 6."""
     programs = batch * triton.cdiv(dim, block_d)
-    if programs >= 4 * sms:
+    slots = sms * resident
+    if programs >= slots:
         return 1
-    return max(1, min(triton.cdiv(16 * sms, programs), L // 256, MAX_SEGMENTS))
+    cost = lambda s: triton.cdiv(programs * s, slots) * triton.cdiv(L, s)
+    return min(range(1, max(1, min(L // 256, MAX_SEGMENTS)) + 1), key=cost)
 
 
 def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
