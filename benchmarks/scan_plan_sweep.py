@@ -1,7 +1,9 @@
-"""Time candidate ScanPlans (scheme, channel block, warps, steps per group, segment length)
-on a few Vim shapes, to set the heuristics of `fused.plan_scan` from measurements.
+"""Time candidate ScanPlans (scheme, channel block, warps, steps per group, segment length,
+decays on the FMA pipe) on a few Vim shapes, to set the heuristics of `fused.plan_scan`
+from measurements.
 
-    PYTHONPATH=.:kernels python benchmarks/scan_plan_sweep.py [--quick]
+    PYTHONPATH=.:kernels python benchmarks/scan_plan_sweep.py
+    PYTHONPATH=.:kernels python benchmarks/scan_plan_sweep.py --shapes vim_tiny-1248-b128-bf16-bidirdt --poly-states 0 1 2 4
 
 Every candidate is checked against the float64 reference before it is timed.
 """
@@ -9,6 +11,7 @@ Every candidate is checked against the float64 reference before it is timed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import torch
@@ -41,6 +44,8 @@ def main():
     ap.add_argument("--shapes", nargs="*", default=[
         "vim_tiny-1248-b128-bf16-fwd", "vim_tiny-1248-b128-bf16-bidir",
         "vim_tiny-1248-b1-bf16-fwd", "vim_tiny-1248-b8-bf16-fwd"])
+    ap.add_argument("--poly-states", nargs="+", type=int, default=[0], metavar="K",
+                    help="also try each plan with K of the N decays per step as FMA polynomials (ScanPlan.poly_exp_states)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     head = machine_header()
@@ -51,13 +56,14 @@ def main():
         auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"),
                          directions=2 if shape.direction.startswith("bidir") else 1,
                          dt_rank=shape.dt_rank if shape.direction == "bidirdt" else 0)
-        for plan in candidates(shape):
+        plans = [dataclasses.replace(p, poly_exp_states=k) for p in candidates(shape) for k in args.poly_states]
+        for plan in plans:
             try:
                 r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8, check_all=False)
             except Exception as err:  # a candidate that fails to compile is a result, not a crash
                 r = dict(shape=name, error=repr(err)[:200])
             r["plan"] = (f"{plan.scheme} bd{plan.block_d} w{plan.num_warps} T{plan.steps_per_group} "
-                         f"seg{plan.seg_len} regs{plan.max_registers}")
+                         f"seg{plan.seg_len} regs{plan.max_registers} poly{plan.poly_exp_states}")
             r["auto"] = plan == auto
             rows.append(r)
             print(json.dumps(r), flush=True)

@@ -48,6 +48,9 @@ class ScanPlan:
     steps_per_group: int  # T: loads of T steps are issued together, T steps unrolled
     seg_len: int  # == L for "direct"
     max_registers: int | None = None  # ptxas cap (maxnreg): more resident warps, maybe spills
+    # states (of N) whose decay exp2 runs as an FMA polynomial instead of MUFU.EX2: moves
+    # exponentials off the MUFU pipe at ~10 more issued instructions each (NOTES.md)
+    poly_exp_states: int = 0
 
     def n_seg(self, L: int) -> int:
         return max(1, triton.cdiv(L, self.seg_len))
@@ -250,7 +253,8 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
     flags = dict(REVERSE=bool(reverse), HAS_D=D is not None, HAS_BIAS=delta_bias is not None,
                  SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, EVEN_D=dim % plan.block_d == 0,
                  **_tile_flags(N, plan.steps_per_group, dt_rank),
-                 T=plan.steps_per_group, FAST_EXP=not _interpreting(), **_launch_options(plan))
+                 T=plan.steps_per_group, FAST_EXP=not _interpreting(), POLY_EXP=plan.poly_exp_states,
+                 **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
         K._selective_scan_kernel[(grid_d, batch, 1)](
@@ -326,6 +330,7 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
             *_strides3(B_b), *_strides3(C_b), s_W1d, s_W1r, *_strides3(z), *_strides3(out))
     flags = dict(HAS_D=D is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(delta_softplus),
                  BLOCK_D=plan.block_d, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
+                 POLY_EXP=plan.poly_exp_states,
                  EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group, dt_rank),
                  **_launch_options(plan))
     grid_d = triton.cdiv(dim, plan.block_d)
