@@ -11,6 +11,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from .host_math import cdiv
+
 ROUNDS = 256
 SCALE = -0.75
 
@@ -40,7 +42,7 @@ def exp2_chain(x, rounds: int = ROUNDS, block: int = 1024):
         raise ValueError("exp2_chain: x must be a contiguous float32 tensor")
     out = torch.empty_like(x)
     n = x.numel()
-    _exp2_chain_kernel[(triton.cdiv(n, block),)](x, out, n, ROUNDS=rounds, SCALE=SCALE, BLOCK=block)
+    _exp2_chain_kernel[(cdiv(n, block),)](x, out, n, ROUNDS=rounds, SCALE=SCALE, BLOCK=block)
     return out
 
 

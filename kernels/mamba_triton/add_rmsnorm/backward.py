@@ -26,6 +26,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..host_math import cdiv, next_power_of_2
 from .fused import _MAX_BLOCK_D
 
 
@@ -113,7 +114,7 @@ def add_rmsnorm_bwd(
     if dout.shape != residual_out.shape or (dres_out is not None and dres_out.shape != residual_out.shape):
         raise ValueError(f"add_rmsnorm_bwd: gradient shapes {tuple(dout.shape)} / "
                          f"{None if dres_out is None else tuple(dres_out.shape)} != {tuple(residual_out.shape)}")
-    block_d = triton.next_power_of_2(D)
+    block_d = next_power_of_2(D)
     if block_d > _MAX_BLOCK_D:
         raise ValueError(f"add_rmsnorm_bwd: D={D} is larger than the supported {_MAX_BLOCK_D}")
     acc_dtype = torch.float64 if torch.float64 in (residual_out.dtype, dout.dtype) else torch.float32
@@ -122,7 +123,7 @@ def add_rmsnorm_bwd(
     dres = torch.empty((batch, L, D), device=dout.device, dtype=residual_dtype) if store_dres else None
     n_rows = batch * L
     block_m = block_m or _default_block_m(block_d)
-    n_progs = max(1, _n_programs(triton.cdiv(n_rows, block_m), dout.device))
+    n_progs = max(1, _n_programs(cdiv(n_rows, block_m), dout.device))
     dw_part = torch.zeros((n_progs, D), device=dout.device, dtype=acc_dtype)
     if n_rows > 0 and D > 0:
         dro = dres_out if dres_out is not None else dout  # never read without HAS_DRES_OUT

@@ -11,6 +11,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ..host_math import cdiv, next_power_of_2
+
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _MAX_BLOCK_D = 16384
 
@@ -108,7 +110,7 @@ def add_rmsnorm(
     out_dtype = out_dtype or hidden.dtype
     if out_dtype not in _FLOAT_DTYPES:
         raise ValueError(f"add_rmsnorm: out_dtype {out_dtype} not in {_FLOAT_DTYPES}")
-    block_d = triton.next_power_of_2(D)
+    block_d = next_power_of_2(D)
     if block_d > _MAX_BLOCK_D:
         raise ValueError(f"add_rmsnorm: D={D} is larger than the supported {_MAX_BLOCK_D}")
 
@@ -133,7 +135,7 @@ def add_rmsnorm(
         return out, res_out
     block_m = block_m or _default_block_m(block_d)
     res_arg = residual if residual is not None else hidden  # never read without HAS_RESIDUAL
-    grid = (triton.cdiv(n_rows, block_m),)
+    grid = (cdiv(n_rows, block_m),)
     _add_rmsnorm_kernel[grid](
         hidden, res_arg, weight, out, res_out,
         n_rows, L, D, eps,

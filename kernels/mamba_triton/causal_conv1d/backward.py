@@ -34,6 +34,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..host_math import cdiv
 from .fused import _as_taps
 
 KERNEL_WIDTH = 4
@@ -190,7 +191,7 @@ def _n_chunks(n_tiles: int, other_programs: int, device: torch.device) -> int:
     owning as many tiles as possible so the dweight scratch stays small."""
     if device.type == "cuda":
         target = 4 * torch.cuda.get_device_properties(device).multi_processor_count
-        return max(1, min(n_tiles, triton.cdiv(target, other_programs)))
+        return max(1, min(n_tiles, cdiv(target, other_programs)))
     return min(n_tiles, 2)  # the interpreter: still exercise the partial sums
 
 
@@ -216,9 +217,9 @@ def _conv1d_bwd(x, taps, bias, dy, taps_b, bias_b, dyb, *, silu, block_l, block_
     if bidir:
         bl //= 2
     block_l, block_e = block_l or bl, block_e or be
-    n_tiles, e_blocks = triton.cdiv(L, block_l), triton.cdiv(E, block_e)
+    n_tiles, e_blocks = cdiv(L, block_l), cdiv(E, block_e)
     chunks = _n_chunks(n_tiles, batch * e_blocks, x.device) if x.numel() else 1
-    tiles = triton.cdiv(n_tiles, chunks)
+    tiles = cdiv(n_tiles, chunks)
     n_sums = 10 if bidir else 5
     part = torch.zeros((batch * chunks, n_sums, E), device=x.device, dtype=acc_dtype)
     if x.numel():

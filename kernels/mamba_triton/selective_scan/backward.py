@@ -56,6 +56,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ..host_math import cdiv, next_power_of_2
 from .fused import MAX_SEGMENTS, _carry, _interpreting
 from .triton_kernels import _exp2, _load_rows, _log2, _scalar, _scalars
 
@@ -480,7 +481,7 @@ def default_tiling(batch, dim, L, N):
     stay in registers: at N = 16, T = 4 spills (sm_90 static: 255 registers, ~200 spill
     instructions), and a B/C tile of fewer elements (T N) than threads is loaded by every
     thread (2 warps at T = 2: 2.8 global loads per state element instead of 0.9)."""
-    return 2, min(32, max(2, triton.next_power_of_2(dim))), 1
+    return 2, min(32, max(2, next_power_of_2(dim))), 1
 
 
 def default_segments(batch, dim, L, block_d, *, sms=132, resident=8):
@@ -494,11 +495,11 @@ def default_segments(batch, dim, L, block_d, *, sms=132, resident=8):
     (reports/train-h100/scan_backward_segment_counts.md): 1024 px batch 16 ran 2.66 ms at
     11 segments (2 full waves), 3.1 at 12 (2.2 waves); 768 px batch 32 2.88 ms at 8, 3.48
     at 6."""
-    programs = batch * triton.cdiv(dim, block_d)
+    programs = batch * cdiv(dim, block_d)
     slots = sms * resident
     if programs >= slots:
         return 1
-    cost = lambda s: triton.cdiv(programs * s, slots) * triton.cdiv(L, s)
+    cost = lambda s: cdiv(programs * s, slots) * cdiv(L, s)
     return min(range(1, max(1, min(L // 256, MAX_SEGMENTS)) + 1), key=cost)
 
 
@@ -523,15 +524,15 @@ def selective_scan_bwd(dout, u, delta, A, B, C, D=None, z=None, delta_bias=None,
         raise ValueError(f"checkpoint={T}: the steps between stored states must be a power of two")
     BD = block_d or BD
     num_warps = num_warps or warps
-    NP = triton.next_power_of_2(N)
+    NP = next_power_of_2(N)
     log2 = lambda x: x.bit_length() - 1
-    n_groups = max(1, triton.cdiv(L, T))
+    n_groups = max(1, cdiv(L, T))
     n_seg = 1 if acc_torch == torch.float64 else (segments or default_segments(batch, dim, L, BD))
     if not 1 <= n_seg <= MAX_SEGMENTS:
         raise ValueError(f"segments={n_seg}: between 1 and {MAX_SEGMENTS}")
-    groups_per_seg = triton.cdiv(n_groups, n_seg)
-    n_seg = triton.cdiv(n_groups, groups_per_seg)
-    n_dblk = triton.cdiv(dim, BD)
+    groups_per_seg = cdiv(n_groups, n_seg)
+    n_seg = cdiv(n_groups, groups_per_seg)
+    n_dblk = cdiv(dim, BD)
     dev = u.device
     du = torch.empty_like(u)
     ddelta = torch.empty_like(delta)

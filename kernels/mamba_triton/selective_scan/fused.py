@@ -22,8 +22,8 @@ import os
 from dataclasses import dataclass
 
 import torch
-import triton
 
+from ..host_math import cdiv, next_power_of_2
 from . import triton_kernels as K
 
 _IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -53,7 +53,7 @@ class ScanPlan:
     poly_exp_states: int = 0
 
     def n_seg(self, L: int) -> int:
-        return max(1, triton.cdiv(L, self.seg_len))
+        return max(1, cdiv(L, self.seg_len))
 
 
 @functools.cache
@@ -83,7 +83,7 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
     n_sm = 4 if device.type != "cuda" else _sm_count(device.index or 0)
     # Measured on H100 (NOTES.md).  Direct: one channel a thread while warps are scarce
     # (latency hiding), two once there are plenty (the B_t/C_t loads then serve both).
-    warps_1ch = batch * triton.cdiv(dim, 32)
+    warps_1ch = batch * cdiv(dim, 32)
     sub_partitions = 4 * n_sm
     if scheme == "auto":
         scheme = "direct" if warps_1ch >= sub_partitions or L <= 64 else "chunked"
@@ -109,8 +109,8 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
     if seg_len is None:
         # short segments: a pass costs about seg_len sequential steps per program
         seg_len = 32 if L >= 2048 else 64
-    seg_len = max(T, triton.cdiv(seg_len, T) * T)
-    seg_len = max(seg_len, triton.cdiv(L, MAX_SEGMENTS))
+    seg_len = max(T, cdiv(seg_len, T) * T)
+    seg_len = max(seg_len, cdiv(L, MAX_SEGMENTS))
     return ScanPlan("chunked", 32, 1, T, seg_len)
 
 
@@ -119,7 +119,7 @@ def plan_scan(batch: int, dim: int, L: int, N: int, device: torch.device,
 def _check_tensor(name, x, shape, dtypes, device):
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if tuple(x.shape) != tuple(shape):
+    if x.shape != shape:  # torch.Size compares with a tuple directly
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(x.shape)}")
     if x.dtype not in dtypes:
         allowed = ", ".join(str(d).replace("torch.", "") for d in dtypes)
@@ -189,8 +189,8 @@ def _tile_flags(N: int, T: int, dt_rank: int = 0) -> dict:
     """B/C (and a low-rank dt_low, DT_RANK > 0) are read as [T, NP] tiles (NP: N rounded up
     to a power of two) and split into scalars in log2(T * NP) rounds (see
     triton_kernels._scalars)."""
-    NP = triton.next_power_of_2(N)
-    RP = triton.next_power_of_2(max(dt_rank, 1))
+    NP = next_power_of_2(N)
+    RP = next_power_of_2(max(dt_rank, 1))
     return dict(N=N, NP=NP, LOG_TNP=(T * NP).bit_length() - 1,
                 DT_RANK=dt_rank, RP=RP, LOG_TRP=(T * RP).bit_length() - 1)
 
@@ -255,7 +255,7 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
                  **_tile_flags(N, plan.steps_per_group, dt_rank),
                  T=plan.steps_per_group, FAST_EXP=not _interpreting(), POLY_EXP=plan.poly_exp_states,
                  **_launch_options(plan))
-    grid_d = triton.cdiv(dim, plan.block_d)
+    grid_d = cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
         K._selective_scan_kernel[(grid_d, batch, 1)](
             *args, PASS=0, HAS_Z=z is not None, Y_MODE=1, STORE_FINAL=bool(return_last_state), **flags)
@@ -333,7 +333,7 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
                  POLY_EXP=plan.poly_exp_states,
                  EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group, dt_rank),
                  **_launch_options(plan))
-    grid_d = triton.cdiv(dim, plan.block_d)
+    grid_d = cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
         K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
     else:
@@ -345,10 +345,10 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
 
 def _carry(state, dtsum, A, A1, dim, N, n_seg, ndir, reverse):
     batch = state.shape[0]
-    nseg_p = max(2, triton.next_power_of_2(n_seg))
+    nseg_p = max(2, next_power_of_2(n_seg))
     block_f = 32
     warps = max(1, min(8, nseg_p // 32))  # keeps the [segments, 32] tile at <= 32 values a thread
-    grid = (triton.cdiv(N * dim, block_f), batch * ndir)
+    grid = (cdiv(N * dim, block_f), batch * ndir)
     K._carry_kernel[grid](state, dtsum, A, A1, dim, N, n_seg,
                           A.stride(0), A.stride(1), A1.stride(0), A1.stride(1),
                           NDIR=ndir, REVERSE=reverse, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=warps)
