@@ -180,6 +180,17 @@ def _load_A2(A_ptr, d, m_d, s_Ad, s_An, N: tl.constexpr, ACC: tl.constexpr):
         A2 += (tl.load(A_ptr + d * s_Ad + n * s_An, mask=m_d, other=0.0).to(ACC) * _LOG2E,)
     return A2
 
+@triton.jit
+def _recurrence_inputs(b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_ptr, s_Bb, bias_ptr, A_ptr,
+                       s_Ad, s_An, N: tl.constexpr, ACC: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """What every backward pass needs to rerun the state recurrence of batch row b: u,
+    delta and B at that row, the channels' offsets into u and delta, delta_bias (None
+    without) and A log2(e)."""
+    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
+    return (u_ptr + b * s_ub, delta_ptr + b * s_db, B_ptr + b * s_Bb, d * s_ud, d * s_dd, bias,
+            _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC))
+
+
 
 @triton.jit
 def _load_dy(dout_ptr, z_ptr, t, m, o_g, o_z, s_gl, s_zl, scale, ACC: tl.constexpr, HAS_Z: tl.constexpr):
@@ -228,16 +239,11 @@ def _segment_ends_kernel(
     and its sum of dt (dtsum[b, seg]).  Both are affine in what enters the segment with the
     same factor exp(A sum dt), so the forward's `_carry_kernel` chains the segments."""
     b, seg, d, m_d = _program_channels(dim, BLOCK_D)
-    u_ptr += b * s_ub
-    delta_ptr += b * s_db
-    B_ptr += b * s_Bb
+    u_ptr, delta_ptr, B_ptr, o_u, o_dl, bias, A2 = _recurrence_inputs(
+        b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_ptr, s_Bb, bias_ptr, A_ptr, s_Ad, s_An, N, ACC, HAS_BIAS)
     C_ptr += b * s_Cb
     z_ptr += b * s_zb
     dout_ptr += b * s_gb
-    o_u = d * s_ud
-    o_dl = d * s_dd
-    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
-    A2 = _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC)
     h = ()
     c = ()
     zero = tl.zeros([BLOCK_D], dtype=ACC)
@@ -282,14 +288,9 @@ def _checkpoints_kernel(
     """The state entering every group of the program's segment (the whole sequence unless
     SEGMENTS), from the carried-in state[b, seg] (zero without SEGMENTS)."""
     b, seg, d, m_d = _program_channels(dim, BLOCK_D)
-    u_ptr += b * s_ub
-    delta_ptr += b * s_db
-    B_ptr += b * s_Bb
+    u_ptr, delta_ptr, B_ptr, o_u, o_dl, bias, A2 = _recurrence_inputs(
+        b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_ptr, s_Bb, bias_ptr, A_ptr, s_Ad, s_An, N, ACC, HAS_BIAS)
     hs_ptr += b * s_hb
-    o_u = d * s_ud
-    o_dl = d * s_dd
-    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
-    A2 = _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC)
     h = ()
     for n in tl.static_range(N):
         if SEGMENTS:
@@ -321,9 +322,8 @@ def _scan_bwd_kernel(
     FOLD: tl.constexpr, SEGMENTS: tl.constexpr,
 ):
     b, seg, d, m_d = _program_channels(dim, BLOCK_D)
-    u_ptr += b * s_ub
-    delta_ptr += b * s_db
-    B_ptr += b * s_Bb
+    u_ptr, delta_ptr, B_ptr, o_u, o_dl, bias, A2 = _recurrence_inputs(
+        b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_ptr, s_Bb, bias_ptr, A_ptr, s_Ad, s_An, N, ACC, HAS_BIAS)
     C_ptr += b * s_Cb
     z_ptr += b * s_zb
     dout_ptr += b * s_gb
@@ -333,14 +333,10 @@ def _scan_bwd_kernel(
     dz_ptr += b * s_dzb
     dB_ptr += b * s_pb + tl.program_id(0) * s_pk
     dC_ptr += b * s_pb + tl.program_id(0) * s_pk
-    o_u = d * s_ud
-    o_dl = d * s_dd
     o_z = d * s_zd
     o_g = d * s_gd
-    bias = tl.load(bias_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_BIAS else None
     Dv = tl.load(D_ptr + d, mask=m_d, other=0.0).to(ACC) if HAS_D else None
     n_rev = _bit_reversed(NP, LOG_NP)  # the state of each element of a _channel_sums vector
-    A2 = _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC)
     c = ()  # a_{t+1} lam_{t+1}: the adjoint's carry into step t
     dA_total = ()  # sum over t of lam dt a h_{t-1}, the gradient of A
     zero = tl.zeros([BLOCK_D], dtype=ACC)
