@@ -46,6 +46,8 @@ def main():
         "vim_tiny-1248-b1-bf16-fwd", "vim_tiny-1248-b8-bf16-fwd"])
     ap.add_argument("--poly-states", nargs="+", type=int, default=[0], metavar="K",
                     help="also try each plan with K of the N decays per step as FMA polynomials (ScanPlan.poly_exp_states)")
+    ap.add_argument("--auto-only", action="store_true",
+                    help="only the plan plan_scan picks (with each --poly-states): one compile per variant")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     head = machine_header()
@@ -56,7 +58,8 @@ def main():
         auto = plan_scan(shape.batch, shape.dim, shape.L, 16, torch.device("cuda"),
                          directions=2 if shape.direction.startswith("bidir") else 1,
                          dt_rank=shape.dt_rank if shape.direction == "bidirdt" else 0)
-        plans = [dataclasses.replace(p, poly_exp_states=k) for p in candidates(shape) for k in args.poly_states]
+        base = [auto] if args.auto_only else candidates(shape)
+        plans = [dataclasses.replace(p, poly_exp_states=k) for p in base for k in args.poly_states]
         for plan in plans:
             try:
                 r = time_shape(shape, head["l2_bytes"], plan=plan, graphs=shape.batch <= 8, check_all=False)
