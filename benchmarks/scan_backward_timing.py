@@ -1,5 +1,6 @@
 """Time mamba_triton's selective-scan backward (`selective_scan_bwd`, one direction, bf16) at
-Vim-Ti training shapes, one JSON line per (shape, tiling).  Run it from two trees in one
+Vim-Ti training shapes, one JSON line per (shape, tiling); with --conv also the two-direction
+conv1d backward at the same shapes.  Run it from two trees in one
 device call to compare kernels on one card (an A/B): the script only imports the tree on
 PYTHONPATH.
 
@@ -59,6 +60,8 @@ def main() -> None:
                         help="time-segment counts to try besides the default (kernels with segments only)")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--label", default="")
+    parser.add_argument("--conv", action="store_true",
+                        help="also time the two-direction conv1d backward (bidirectional_conv1d_bwd) at each shape")
     args = parser.parse_args()
     params = inspect.signature(selective_scan_bwd).parameters
     for name in args.shapes:
@@ -85,6 +88,24 @@ def main() -> None:
                     ms, err = None, f"{type(e).__name__}: {str(e)[:200]}"
                 print(json.dumps(dict(label=args.label, shape=name, reverse=reverse, tiling=tiling, ms=ms, error=err,
                                       card=torch.cuda.get_device_name())), flush=True)
+        if args.conv:
+            print(json.dumps(dict(label=args.label, shape=name, kernel="bidirectional_conv1d_bwd",
+                                  ms=_time_ms(_conv_backward(L, batch), args.iters),
+                                  card=torch.cuda.get_device_name())), flush=True)
+
+
+def _conv_backward(L, batch, dim=384, device="cuda"):
+    """bidirectional_conv1d_bwd as Vim's training step calls it: x the x half of in_proj's
+    (batch, L, 2E) bf16 output, the outputs' gradients (batch, L, E) bf16, fp32 taps."""
+    from mamba_triton.causal_conv1d import bidirectional_conv1d_bwd
+
+    g = torch.Generator(device=device).manual_seed(1)
+    bf = dict(device=device, dtype=torch.bfloat16)
+    x = torch.randn(batch, L, 2 * dim, generator=g, **bf)[..., :dim]
+    dout_f, dout_b = (torch.randn(batch, L, dim, generator=g, **bf) for _ in range(2))
+    w, wb = (torch.randn(dim, 4, generator=g, device=device) * 0.5 for _ in range(2))
+    b, bb = (torch.randn(dim, generator=g, device=device) for _ in range(2))
+    return lambda: bidirectional_conv1d_bwd(x, w, b, wb, bb, dout_f, dout_b)
 
 
 if __name__ == "__main__":
