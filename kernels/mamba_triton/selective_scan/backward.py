@@ -191,6 +191,13 @@ def _recurrence_inputs(b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_pt
             _load_A2(A_ptr, d, m_d, s_Ad, s_An, N, ACC))
 
 
+@triton.jit
+def _adjoint_inputs(b, C_ptr, s_Cb, z_ptr, s_zb, dout_ptr, s_gb):
+    """C, z and the incoming gradient at batch row b: what the adjoint recurrence reads
+    besides the state's inputs."""
+    return C_ptr + b * s_Cb, z_ptr + b * s_zb, dout_ptr + b * s_gb
+
+
 
 @triton.jit
 def _load_dy(dout_ptr, z_ptr, t, m, o_g, o_z, s_gl, s_zl, scale, ACC: tl.constexpr, HAS_Z: tl.constexpr):
@@ -241,9 +248,7 @@ def _segment_ends_kernel(
     b, seg, d, m_d = _program_channels(dim, BLOCK_D)
     u_ptr, delta_ptr, B_ptr, o_u, o_dl, bias, A2 = _recurrence_inputs(
         b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_ptr, s_Bb, bias_ptr, A_ptr, s_Ad, s_An, N, ACC, HAS_BIAS)
-    C_ptr += b * s_Cb
-    z_ptr += b * s_zb
-    dout_ptr += b * s_gb
+    C_ptr, z_ptr, dout_ptr = _adjoint_inputs(b, C_ptr, s_Cb, z_ptr, s_zb, dout_ptr, s_gb)
     h = ()
     c = ()
     zero = tl.zeros([BLOCK_D], dtype=ACC)
@@ -324,9 +329,7 @@ def _scan_bwd_kernel(
     b, seg, d, m_d = _program_channels(dim, BLOCK_D)
     u_ptr, delta_ptr, B_ptr, o_u, o_dl, bias, A2 = _recurrence_inputs(
         b, d, m_d, u_ptr, s_ub, s_ud, delta_ptr, s_db, s_dd, B_ptr, s_Bb, bias_ptr, A_ptr, s_Ad, s_An, N, ACC, HAS_BIAS)
-    C_ptr += b * s_Cb
-    z_ptr += b * s_zb
-    dout_ptr += b * s_gb
+    C_ptr, z_ptr, dout_ptr = _adjoint_inputs(b, C_ptr, s_Cb, z_ptr, s_zb, dout_ptr, s_gb)
     hs_ptr += b * s_hb
     du_ptr += b * s_dub
     ddelta_ptr += b * s_ddb
