@@ -24,7 +24,8 @@ causal_conv1d_bwd calls on x and on a token-flipped copy read x twice, write two
 dyb and the second dx, and sum them.
 
 Each program owns BLOCK_E channels of one sequence and walks TILES tiles of BLOCK_L tokens,
-keeping its dweight / dbias partial sums in registers; the fp32 scratch is
+keeping its dweight / dbias terms in registers as [BLOCK_L, BLOCK_E] tiles, summed over
+tokens once at the end; the fp32 scratch is
 (batch * chunks, 5 a direction, E) and torch sums it.
 """
 
@@ -76,7 +77,9 @@ def _taps(p_w, p_bias, e, m_e, s_we, s_wk, HAS_BIAS: tl.constexpr, ACC: tl.const
 def _direction_bwd(x0, x1, x2, x3, x4, x5, x6, w0, w1, w2, w3, b0,
                    p_dyb, t, SIGN: tl.constexpr, e, m_e, L, s_yl, s_ye,
                    SILU: tl.constexpr, ACC: tl.constexpr):
-    """One direction's dx tile and its tile sums of dw[0..3] and dbias, given
+    """One direction's dx tile and its tile terms of dw[0..3] and dbias (summed over tokens
+    by the caller after its last tile, not per tile: a sum over the tile's rows crosses
+    threads and warps, shuffles and barriers every tile), given
     x_i = x[t + SIGN * (i - 3)] (SIGN 1: causal; -1: anti-causal, whose output at t + SIGN*s
     reads x_s..x_{s+3} with taps 0..3 exactly as the causal one does)."""
     if SILU:  # pre-activations at t + SIGN * s, s = 0..3
@@ -95,8 +98,7 @@ def _direction_bwd(x0, x1, x2, x3, x4, x5, x6, w0, w1, w2, w3, b0,
     g3 = _dz(p_dyb, t, SIGN * 3, e, m_e, L, s_yl, s_ye, z3, SILU, ACC)
     b_dx = w3 * g0 + w2 * g1 + w1 * g2 + w0 * g3
     # g0 is 0 for t >= L (masked load), so padded rows add nothing
-    return (b_dx, tl.sum(g0 * x0, axis=0), tl.sum(g0 * x1, axis=0), tl.sum(g0 * x2, axis=0),
-            tl.sum(g0 * x3, axis=0), tl.sum(g0, axis=0))
+    return b_dx, g0 * x0, g0 * x1, g0 * x2, g0 * x3, g0
 
 
 @triton.jit
@@ -136,16 +138,17 @@ def _conv1d_bwd_kernel(
     p_dy_b = p_dyb + i_b * s_ybb
     w0, w1, w2, w3, b0 = _taps(p_w, p_bias, e, m_e, s_we, s_wk, HAS_BIAS, ACC, BLOCK_E)
     wb0, wb1, wb2, wb3, bb0 = _taps(p_wb, p_bias_b, e, m_e, s_wbe, s_wbk, HAS_BIAS_B, ACC, BLOCK_E)
-    dw0 = tl.zeros([BLOCK_E], dtype=ACC)
-    dw1 = tl.zeros([BLOCK_E], dtype=ACC)
-    dw2 = tl.zeros([BLOCK_E], dtype=ACC)
-    dw3 = tl.zeros([BLOCK_E], dtype=ACC)
-    db = tl.zeros([BLOCK_E], dtype=ACC)
-    dwb0 = tl.zeros([BLOCK_E], dtype=ACC)
-    dwb1 = tl.zeros([BLOCK_E], dtype=ACC)
-    dwb2 = tl.zeros([BLOCK_E], dtype=ACC)
-    dwb3 = tl.zeros([BLOCK_E], dtype=ACC)
-    dbb = tl.zeros([BLOCK_E], dtype=ACC)
+    # [BL, BE] running terms, summed over tokens once after the last tile
+    dw0 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dw1 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dw2 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dw3 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    db = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dwb0 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dwb1 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dwb2 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dwb3 = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
+    dbb = tl.zeros([BLOCK_L, BLOCK_E], dtype=ACC)
     for i in range(0, tiles):
         t = (i_c * tiles + i) * BLOCK_L + tl.arange(0, BLOCK_L)
         xm3 = _load_shift(p_xb, t, -3, e, m_e, L, s_xl, s_xe, ACC)
@@ -181,9 +184,11 @@ def _conv1d_bwd_kernel(
                  b_dx.to(p_dx.dtype.element_ty), mask=m_out)
     # scratch row (i_b, i_c): [dw0..3, dbias] (causal) then, with BIDIR, the same anti-causal
     p_part = p_dwb_part + (i_b * tl.num_programs(0) + i_c) * (5 + 5 * BIDIR) * E
-    _store_part(p_part, E, e, m_e, dw0, dw1, dw2, dw3, db)
+    _store_part(p_part, E, e, m_e, tl.sum(dw0, axis=0), tl.sum(dw1, axis=0), tl.sum(dw2, axis=0),
+                tl.sum(dw3, axis=0), tl.sum(db, axis=0))
     if BIDIR:
-        _store_part(p_part + 5 * E, E, e, m_e, dwb0, dwb1, dwb2, dwb3, dbb)
+        _store_part(p_part + 5 * E, E, e, m_e, tl.sum(dwb0, axis=0), tl.sum(dwb1, axis=0), tl.sum(dwb2, axis=0),
+                    tl.sum(dwb3, axis=0), tl.sum(dbb, axis=0))
 
 
 def _n_chunks(n_tiles: int, other_programs: int, device: torch.device) -> int:
