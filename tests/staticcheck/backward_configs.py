@@ -10,7 +10,7 @@ Plus the selective scan's backward (`_checkpoints_kernel`, `_scan_bwd_kernel`) a
 import triton.language as tl
 from mamba_triton.add_rmsnorm.backward import _add_rmsnorm_bwd_kernel
 from mamba_triton.add_rmsnorm.backward import _default_block_m as norm_block_m
-from mamba_triton.causal_conv1d.backward import _conv1d_bwd_kernel
+from mamba_triton.causal_conv1d.backward import _conv1d_bwd_kernel, _conv1d_bwd_seq_kernel
 from mamba_triton.selective_scan.backward import _checkpoints_kernel, _scan_bwd_kernel, default_tiling
 
 from vimbench.staticcheck import KernelConfig, Pointer
@@ -36,20 +36,25 @@ def _conv(x, silu, channels_last, bidir=False):
     # (channels last) or of a (batch, E, L) tensor; dy and dx (batch, L, E) in the same order
     sx = (L * 2 * E, 2 * E, 1) if channels_last else (E * L, 1, L)
     sy = (L * E, E, 1) if channels_last else (L * E, 1, L)
-    bl, be = (8, 64) if channels_last else (32, 16)  # the launcher's defaults
-    if bidir:
-        bl //= 2
+    # the launcher's defaults: channels dense, one channel a thread walking 32 tokens
+    # (_conv1d_bwd_seq_kernel, 4 warps: 128 channels; its loop does one token of them);
+    # tokens dense, [32 (16 for both directions), 16] tiles (_conv1d_bwd_kernel)
+    if channels_last:
+        kernel, tiles, blocks, elements = _conv1d_bwd_seq_kernel, 32, dict(BLOCK_E=128), 128
+    else:
+        kernel, tiles, blocks, elements = _conv1d_bwd_kernel, 191, dict(BLOCK_L=16 if bidir else 32, BLOCK_E=16), None
     kind = "bidirectional_conv1d_bwd" if bidir else "causal_conv1d_bwd"
     return KernelConfig(
         name=f"{kind}/{x}-{'silu' if silu else 'linear'}-{'bld' if channels_last else 'bdl'}",
-        kernel=_conv1d_bwd_kernel,
+        kernel=kernel,
         args=dict(p_x=Pointer(x), p_w=Pointer("fp32"), p_bias=Pointer("fp32"), p_dy=Pointer(x),
                   p_wb=Pointer("fp32"), p_bias_b=Pointer("fp32"), p_dyb=Pointer(x), p_dx=Pointer(x),
-                  p_dwb_part=Pointer("fp32"), L=L, E=E, tiles=191, s_xb=sx[0], s_xl=sx[1], s_xe=sx[2],
+                  p_dwb_part=Pointer("fp32"), L=L, E=E, **{"chunk" if channels_last else "tiles": tiles},
+                  s_xb=sx[0], s_xl=sx[1], s_xe=sx[2],
                   s_we=4, s_wk=1, s_wbe=4, s_wbk=1, s_yb=sy[0], s_yl=sy[1], s_ye=sy[2],
                   s_ybb=sy[0], s_ybl=sy[1], s_ybe=sy[2], s_db=sy[0], s_dl=sy[1], s_de=sy[2]),
-        constexprs=dict(HAS_BIAS=True, HAS_BIAS_B=bidir, BIDIR=bidir, SILU=silu, ACC=tl.float32,
-                        BLOCK_L=bl, BLOCK_E=be),
+        constexprs=dict(HAS_BIAS=True, HAS_BIAS_B=bidir, BIDIR=bidir, SILU=silu, ACC=tl.float32, **blocks),
+        elements_per_iteration=elements,
     )
 
 

@@ -191,6 +191,120 @@ def _conv1d_bwd_kernel(
                     tl.sum(dwb3, axis=0), tl.sum(dbb, axis=0))
 
 
+@triton.jit
+def _dsilu(dy, z):
+    """dy * silu'(z)."""
+    sig = 1.0 / (1.0 + tl.exp(-z))
+    return dy * (sig * (1.0 + z * (1.0 - sig)))
+
+
+@triton.jit
+def _load_token(p, s, L, s_l, o_e, m_e, ACC: tl.constexpr):
+    """Token s of one sequence at the thread's channels (offsets o_e), 0 outside 0..L-1.
+    s * s_l in 32 bits: the launcher takes this kernel only while L * s_l < 2**31."""
+    return tl.load(p + s * s_l + o_e, mask=m_e & (s >= 0) & (s < L), other=0.0).to(ACC)
+
+
+@triton.jit
+def _conv1d_bwd_seq_kernel(
+    p_x, p_w, p_bias, p_dy, p_wb, p_bias_b, p_dyb, p_dx, p_dwb_part,
+    L, E, chunk,
+    s_xb, s_xl, s_xe,
+    s_we, s_wk, s_wbe, s_wbk,
+    s_yb, s_yl, s_ye,
+    s_ybb, s_ybl, s_ybe,
+    s_db, s_dl, s_de,
+    HAS_BIAS: tl.constexpr,
+    HAS_BIAS_B: tl.constexpr,
+    BIDIR: tl.constexpr,
+    SILU: tl.constexpr,
+    ACC: tl.constexpr,
+    BLOCK_E: tl.constexpr,
+):
+    """The same gradients as _conv1d_bwd_kernel, one channel a thread walking its tokens in
+    order, as the scan does, so each token's pre-activation and SiLU derivative are
+    computed once a direction (the tiled kernel computes them for 4 tap shifts).  At step s
+    it loads x[s], dy[s] and dyb[s - 3] and has, in registers, x[s-3..s], g[s-3..s] and
+    gb[s-6..s-3]: enough for dx[s - 3].  A program owns the tokens [c0, c1) of one
+    sequence (chunk = c1 - c0) for dx and for the weight sums, and walks s over [c0, c1 + 3):
+    the window of 3 on each side is recomputed, not summed twice."""
+    i_c = tl.program_id(0)
+    i_e = tl.program_id(1)
+    i_b = tl.program_id(2).to(tl.int64)
+    e = i_e * BLOCK_E + tl.arange(0, BLOCK_E)
+    m_e = e < E
+    w0, w1, w2, w3, b0 = _taps(p_w, p_bias, e, m_e, s_we, s_wk, HAS_BIAS, ACC, BLOCK_E)
+    wb0, wb1, wb2, wb3, bb0 = _taps(p_wb, p_bias_b, e, m_e, s_wbe, s_wbk, HAS_BIAS_B, ACC, BLOCK_E)
+    w0, w1, w2, w3, b0 = tl.reshape(w0, [BLOCK_E]), tl.reshape(w1, [BLOCK_E]), tl.reshape(w2, [BLOCK_E]), \
+        tl.reshape(w3, [BLOCK_E]), tl.reshape(b0, [BLOCK_E])
+    wb0, wb1, wb2, wb3, bb0 = tl.reshape(wb0, [BLOCK_E]), tl.reshape(wb1, [BLOCK_E]), tl.reshape(wb2, [BLOCK_E]), \
+        tl.reshape(wb3, [BLOCK_E]), tl.reshape(bb0, [BLOCK_E])
+    p_xb, o_x = p_x + i_b * s_xb, e * s_xe
+    p_yb, o_y = p_dy + i_b * s_yb, e * s_ye
+    p_ybb, o_yb = p_dyb + i_b * s_ybb, e * s_ybe
+    c0 = i_c * chunk
+    c1 = tl.minimum(c0 + chunk, L)
+    zero = tl.zeros([BLOCK_E], dtype=ACC)
+    xm3 = _load_token(p_xb, c0 - 3, L, s_xl, o_x, m_e, ACC)
+    xm2 = _load_token(p_xb, c0 - 2, L, s_xl, o_x, m_e, ACC)
+    xm1 = _load_token(p_xb, c0 - 1, L, s_xl, o_x, m_e, ACC)
+    gm3 = zero  # g[s-3], g[s-2], g[s-1]: only read once s >= c0 + 3, by then computed here
+    gm2 = zero
+    gm1 = zero
+    gb6 = zero  # gb[s-6], gb[s-5], gb[s-4]
+    gb5 = zero
+    gb4 = zero
+    dw0 = zero
+    dw1 = zero
+    dw2 = zero
+    dw3 = zero
+    db = zero
+    dwb0 = zero
+    dwb1 = zero
+    dwb2 = zero
+    dwb3 = zero
+    dbb = zero
+    for s in range(c0, c1 + 3):
+        x0 = _load_token(p_xb, s, L, s_xl, o_x, m_e, ACC)
+        g = _load_token(p_yb, s, L, s_yl, o_y, m_e, ACC)
+        if SILU:
+            g = _dsilu(g, b0 + w0 * xm3 + w1 * xm2 + w2 * xm1 + w3 * x0)
+        b_dx = w3 * gm3 + w2 * gm2 + w1 * gm1 + w0 * g
+        gs = tl.where(s < c1, g, 0.0)  # tokens past the chunk: for dx only
+        dw0 += gs * xm3
+        dw1 += gs * xm2
+        dw2 += gs * xm1
+        dw3 += gs * x0
+        db += gs
+        if BIDIR:
+            # the anti-causal output at s - 3 reads x[s-3..s] with taps 3..0
+            gb = _dsilu(_load_token(p_ybb, s - 3, L, s_ybl, o_yb, m_e, ACC),
+                        bb0 + wb0 * x0 + wb1 * xm1 + wb2 * xm2 + wb3 * xm3)
+            b_dx += wb0 * gb6 + wb1 * gb5 + wb2 * gb4 + wb3 * gb
+            gbs = tl.where(s - 3 >= c0, gb, 0.0)  # tokens before the chunk: for dx only
+            dwb0 += gbs * x0
+            dwb1 += gbs * xm1
+            dwb2 += gbs * xm2
+            dwb3 += gbs * xm3
+            dbb += gbs
+            gb6 = gb5
+            gb5 = gb4
+            gb4 = gb
+        t = s - 3
+        tl.store(p_dx + i_b * s_db + t * s_dl + e * s_de, b_dx.to(p_dx.dtype.element_ty),
+                 mask=m_e & (t >= c0))
+        xm3 = xm2
+        xm2 = xm1
+        xm1 = x0
+        gm3 = gm2
+        gm2 = gm1
+        gm1 = g
+    p_part = p_dwb_part + (i_b * tl.num_programs(0) + i_c) * (5 + 5 * BIDIR) * E
+    _store_part(p_part, E, e, m_e, dw0, dw1, dw2, dw3, db)
+    if BIDIR:
+        _store_part(p_part + 5 * E, E, e, m_e, dwb0, dwb1, dwb2, dwb3, dbb)
+
+
 def _n_chunks(n_tiles: int, other_programs: int, device: torch.device) -> int:
     """How many programs share one sequence: enough for ~4 waves on the card, each
     owning as many tiles as possible so the dweight scratch stays small."""
@@ -218,19 +332,30 @@ def _conv1d_bwd(x, taps, bias, dy, taps_b, bias_b, dyb, *, silu, block_l, block_
     # layouts), no spills: one direction 104-128 registers; both 96-126 (at 512 elements
     # 180-242, half the warps a SM).  The forward's tiles took 255 (and spilled channel-major).
     # Not timed on a GPU yet.
-    bl, be = (8, 64) if channels_last else (32, 16)
-    if bidir:
+    # Channels dense (Vim's layout): one channel a thread walking its tokens
+    # (_conv1d_bwd_seq_kernel), in programs of `block_l` tokens (default 32: the 3-token
+    # windows at each end are ~10% recomputed work) and 32 * num_warps channels.
+    # Tokens dense: [block_l, block_e] tiles (_conv1d_bwd_kernel).
+    row_strides = [abs(t.stride(1)) for t in (x, dy, dx) + ((dyb,) if bidir else ())]
+    sequential = channels_last and (L + 3) * max(row_strides) < 2**31  # token offsets in 32 bits
+    bl, be = (32, 32 * num_warps) if sequential else (32, 16)
+    if bidir and not sequential:
         bl //= 2
     block_l, block_e = block_l or bl, block_e or be
     n_tiles, e_blocks = cdiv(L, block_l), cdiv(E, block_e)
-    chunks = _n_chunks(n_tiles, batch * e_blocks, x.device) if x.numel() else 1
-    tiles = cdiv(n_tiles, chunks)
+    if sequential:
+        chunks, tiles = n_tiles, block_l  # `tiles`: tokens a program
+    else:
+        chunks = _n_chunks(n_tiles, batch * e_blocks, x.device) if x.numel() else 1
+        tiles = cdiv(n_tiles, chunks)
     n_sums = 10 if bidir else 5
     part = torch.zeros((batch * chunks, n_sums, E), device=x.device, dtype=acc_dtype)
     if x.numel():
         if not bidir:  # unused arguments: any valid pointers
             taps_b, dyb = taps, dy
-        _conv1d_bwd_kernel[(chunks, e_blocks, batch)](
+        kernel = _conv1d_bwd_seq_kernel if sequential else _conv1d_bwd_kernel
+        blocks = dict(BLOCK_E=block_e) if sequential else dict(BLOCK_L=block_l, BLOCK_E=block_e)
+        kernel[(chunks, e_blocks, batch)](
             x, taps, bias if bias is not None else taps, dy,
             taps_b, bias_b if bias_b is not None else taps_b, dyb, dx, part,
             L, E, tiles,
@@ -241,8 +366,7 @@ def _conv1d_bwd(x, taps, bias, dy, taps_b, bias_b, dyb, *, silu, block_l, block_
             dx.stride(0), dx.stride(1), dx.stride(2),
             HAS_BIAS=bias is not None, HAS_BIAS_B=bias_b is not None, BIDIR=bidir, SILU=silu,
             ACC=tl.float64 if acc_dtype == torch.float64 else tl.float32,
-            BLOCK_L=block_l, BLOCK_E=block_e,
-            num_warps=num_warps,
+            num_warps=num_warps, **blocks,
         )
     return dx, part.sum(0)
 
