@@ -15,17 +15,22 @@ The anti-causal direction is the causal one with every token shift negated, so o
 
 Saved for backward, per call: x, the weights and biases themselves - no new allocation, but x
 (batch*L*E * x.element_size() bytes) stays alive until the backward; in Vim x is a view of
-in_proj's output.  Neither z nor y is kept: with SiLU the kernel recomputes z at t..t+3 (and
-zb at t-3..t) from the 7 shifted x tiles it loads for dweight anyway (16 FMAs and 4 exps an
-element a direction, cheaper than storing and re-reading 2-4 bytes an element).  Autograd
+in_proj's output.  Neither z nor y is kept: with SiLU the kernels recompute them from x (the
+tiled one at 4 shifts from the 7 shifted x tiles it loads for dweight anyway, the
+sequential one once a token), cheaper than storing and re-reading 2-4 bytes an element.  Autograd
 through the fp32 reference keeps about 8 bytes an element a direction (an fp32 copy of x and
 the pre-activation).  Two directions in one pass read x once and write dx once, where two
 causal_conv1d_bwd calls on x and on a token-flipped copy read x twice, write two dx, flip
 dyb and the second dx, and sum them.
 
-Each program owns BLOCK_E channels of one sequence and walks TILES tiles of BLOCK_L tokens,
-keeping its dweight / dbias terms in registers as [BLOCK_L, BLOCK_E] tiles, summed over
-tokens once at the end; the fp32 scratch is
+Two kernels, by layout.  Channels dense (Vim's: x is a view of in_proj's (batch, L, 2E)
+output): `_conv1d_bwd_seq_kernel`, one channel a thread walking a chunk of tokens in order
+with the last 4 x and g values in registers, so each token's pre-activation and SiLU
+derivative are computed once a direction.  Tokens dense: `_conv1d_bwd_kernel`, whose
+programs own BLOCK_E channels of one sequence and walk TILES tiles of BLOCK_L tokens (loads
+along the dense tokens), recomputing z for the 4 tap shifts of each tile and keeping the
+dweight / dbias terms as [BLOCK_L, BLOCK_E] tiles, summed over tokens once at the end.
+Either way the fp32 scratch is
 (batch * chunks, 5 a direction, E) and torch sums it.
 """
 
