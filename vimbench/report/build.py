@@ -19,6 +19,7 @@ from vimbench.report import claims as claims_mod
 from vimbench.report import plots, sections, training
 from vimbench.report.compare import match_runs
 from vimbench.report.estimate import estimate_oom_cells
+from vimbench.report.fastest import fastest_rows
 from vimbench.report.load import Run, combine_runs, load_runs, of_mode
 from vimbench.report.names import GB, MEMORY_METRICS, file_safe, series_label
 from vimbench.report.paper import PAPER_CITATION, load_paper_figure1
@@ -39,6 +40,7 @@ class Analysis:
     ratios: object       # DataFrame from ratio_table
     claims: list
     verdicts: list       # verdict.VerdictCell, the table at the top of the report
+    fastest: list        # fastest.FastestRow, Vim-Ti against the fastest DeiT-Ti at every resolution
     full_run: Run | None = None  # the run with its train rows too (`run` holds the infer rows only)
 
     @property
@@ -62,7 +64,8 @@ def analyse(run: Run, metric: str) -> Analysis:
     probes = run.frame[run.frame["purpose"] == "oom_estimate"]
     return Analysis(run, rows, cells, estimates, ratios,
                     claims_mod.claim_rows(ratios, card_memory, metric, probes),
-                    verdict_cells(cells, probes, estimates, metric), full_run)
+                    verdict_cells(cells, probes, estimates, metric),
+                    fastest_rows(cells, probes, estimates, metric), full_run)
 
 
 def build_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated", combine: bool = False,
@@ -94,6 +97,10 @@ def write_report(run_paths: list[Path], out_dir: Path, metric: str = "allocated"
     for a in analyses:
         parts.append(_verdict_heading(a.run.label if multi else None))
         parts.append(sections.verdict_md(a.verdicts, a.run.gpu_name, metric, paper) if a.has_infer else NO_INFER)
+        if a.fastest:
+            parts.append("## Vim-Ti against the fastest DeiT-Ti at every resolution"
+                         + (f" (run {a.run.label})" if multi else ""))
+            parts.append(sections.fastest_md(a.fastest, metric))
     parts.append(_reading_guide(metric))
     for c in comparisons:
         parts.append(sections.comparison_md(c, out_dir, metric, analyses))
@@ -124,6 +131,8 @@ def _write_csvs(out_dir: Path, analyses: list[Analysis], comparisons) -> None:
     claim_frame.to_csv(out_dir / "claims.csv", index=False, lineterminator="\n")
     verdict_frame = pd.DataFrame([{"run": a.run.label, **asdict(c)} for a in analyses for c in a.verdicts])
     verdict_frame.to_csv(out_dir / "verdict_table.csv", index=False, lineterminator="\n")
+    fastest_frame = pd.DataFrame([{"run": a.run.label, **asdict(r)} for a in analyses for r in a.fastest])
+    fastest_frame.to_csv(out_dir / "fastest_by_resolution.csv", index=False, lineterminator="\n")
     for base, other, matched, _, _ in comparisons:
         matched.to_csv(out_dir / f"compare_{file_safe(other.label)}_vs_{file_safe(base.label)}.csv", index=False,
                        lineterminator="\n")

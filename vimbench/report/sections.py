@@ -170,6 +170,38 @@ def verdict_md(cells: list, gpu: str, metric: str, paper) -> str:
     return "\n".join(lines)
 
 
+def fastest_md(rows: list, metric: str) -> str:
+    """The fastest-against-fastest table (fastest.fastest_rows): one table per (batch, precision)."""
+    lines = [
+        ("Vim-Ti on vimbench's kernels against the fastest DeiT-Ti cell (any attention, any exec mode) at every "
+         "resolution where both ran. **Fastest Vim-Ti** is its fastest cell in any exec mode; **Vim-Ti eager** the "
+         "fastest in exec mode eager, what a timm user gets without asking for graphs or compilation. Memory: "
+         "each side's leanest cell. Ratios and savings are derived."),
+    ]
+    for batch, precision in dict.fromkeys((r.batch, r.precision) for r in rows):
+        body = []
+        for r in (r for r in rows if (r.batch, r.precision) == (batch, precision)):
+            deit = _ips_config(r.deit_images_per_s, r.deit_config)
+            if r.deit_speed_basis not in (verdict_mod.MEASURED, verdict_mod.NOT_MEASURED):
+                deit += f" ({r.deit_speed_basis})"
+            deit_mem = fmt_gb(r.deit_mem_bytes, "-") + (" (estimated)" if r.deit_mem_basis == verdict_mod.ESTIMATED
+                                                        else "")
+            body.append([r.resolution, _ips_config(r.vim_images_per_s, r.vim_config),
+                         _ips_config(r.vim_eager_images_per_s, r.vim_eager_config), deit,
+                         fmt_ratio(r.speed_ratio, "-"), fmt_ratio(r.eager_speed_ratio, "-"),
+                         f"{fmt_gb(r.vim_mem_bytes, '-')} ({r.vim_mem_config})",
+                         f"{deit_mem} ({r.deit_mem_config})", fmt_pct(r.memory_saving, "-")])
+        lines += ["", f"**batch {batch}, {precision}**", "",
+                  table(["px", "fastest Vim-Ti, images/s", "Vim-Ti eager, images/s", "fastest DeiT-Ti, images/s",
+                         "fastest / fastest", "eager / fastest", f"Vim-Ti GB ({metric}, leanest)",
+                         f"DeiT-Ti GB ({metric}, leanest)", "memory saving"], body, "rlllrrllr")]
+    return "\n".join(lines)
+
+
+def _ips_config(images_per_s, config: str) -> str:
+    return f"{fmt_ips(images_per_s)} ({config})" if config else "-"
+
+
 def verdict_text(cells: list, gpu: str, metric: str) -> str:
     """The verdict table's key lines for the console (report.md has the table with its notes)."""
     v = verdict_mod

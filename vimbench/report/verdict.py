@@ -207,12 +207,20 @@ def _with_leanest_memory(fastest: Side, sides: list[Side]) -> Side:
         return fastest
     leanest = min(with_memory, key=lambda s: (s.mem_bytes, s.mem_basis != MEASURED))
     if is_missing(fastest.mem_bytes) or leanest.mem_bytes < fastest.mem_bytes:
-        config = f"{leanest.variant}, {leanest.exec_mode}"
-        if leanest.attention_backend and leanest.attention_backend != leanest.variant:
-            config += f" (ran {leanest.attention_backend})"
         return replace(fastest, mem_bytes=leanest.mem_bytes, mem_basis=leanest.mem_basis,
-                       mem_note=leanest.mem_note, mem_config=config)
+                       mem_note=leanest.mem_note, mem_config=side_config(leanest))
     return fastest
+
+
+def side_config(side: Side) -> str:
+    """"variant, exec mode", with the SDPA backend that ran where it is not the variant's name;
+    "" for a side without a cell."""
+    if not side.variant:
+        return ""
+    config = f"{side.variant}, {side.exec_mode}"
+    if side.attention_backend and side.attention_backend != side.variant:
+        config += f" (ran {side.attention_backend})"
+    return config
 
 
 def _deit_side(cell: dict, probes, estimates, metric: str) -> Side:
