@@ -55,12 +55,18 @@ def _load_shift(p_xb, t, s: tl.constexpr, e, m_e, L, s_xl, s_xe, ACC: tl.constex
 
 
 @triton.jit
+def _dsilu(dy, z):
+    """dy * silu'(z)."""
+    sig = 1.0 / (1.0 + tl.exp(-z))
+    return dy * (sig * (1.0 + z * (1.0 - sig)))
+
+
+@triton.jit
 def _dz(p_dyb, t, s: tl.constexpr, e, m_e, L, s_yl, s_ye, z, SILU: tl.constexpr, ACC: tl.constexpr):
     """g[t + s] = dy[t + s] * act'(z[t + s]) (z given), 0 outside 0..L-1."""
     b_dy = _load_shift(p_dyb, t, s, e, m_e, L, s_yl, s_ye, ACC)
     if SILU:
-        sig = 1.0 / (1.0 + tl.exp(-z))
-        b_dy = b_dy * (sig * (1.0 + z * (1.0 - sig)))
+        b_dy = _dsilu(b_dy, z)
     return b_dy
 
 
@@ -194,13 +200,6 @@ def _conv1d_bwd_kernel(
     if BIDIR:
         _store_part(p_part + 5 * E, E, e, m_e, tl.sum(dwb0, axis=0), tl.sum(dwb1, axis=0), tl.sum(dwb2, axis=0),
                     tl.sum(dwb3, axis=0), tl.sum(dbb, axis=0))
-
-
-@triton.jit
-def _dsilu(dy, z):
-    """dy * silu'(z)."""
-    sig = 1.0 / (1.0 + tl.exp(-z))
-    return dy * (sig * (1.0 + z * (1.0 - sig)))
 
 
 @triton.jit
