@@ -259,9 +259,7 @@ def _verdict_cell_text(c) -> str:
         lines.append(_value_line("memory", fmt_pct(c.memory_saving), c.memory_verdict, c.memory_basis,
                                  c.memory_note))
     if c.deit_variant:
-        name = f"{c.deit_variant}, {c.deit_exec_mode}"
-        if c.deit_attention_backend and c.deit_attention_backend != c.deit_variant:
-            name += f" (ran {c.deit_attention_backend})"
+        name = verdict_mod.config_name(c.deit_variant, c.deit_exec_mode, c.deit_attention_backend)
         speed, memory = f"{fmt_ips(c.deit_images_per_s, '-')} images/s", f"{fmt_gb(c.deit_mem_bytes, '-')} GB"
         if c.deit_speed_basis not in (verdict_mod.MEASURED, verdict_mod.NOT_MEASURED):
             speed += f" (probe batch {c.deit_speed_batch}, derived)"

@@ -213,14 +213,16 @@ def _with_leanest_memory(fastest: Side, sides: list[Side]) -> Side:
 
 
 def side_config(side: Side) -> str:
-    """"variant, exec mode", with the SDPA backend that ran where it is not the variant's name;
-    "" for a side without a cell."""
-    if not side.variant:
-        return ""
-    config = f"{side.variant}, {side.exec_mode}"
-    if side.attention_backend and side.attention_backend != side.variant:
-        config += f" (ran {side.attention_backend})"
-    return config
+    """A side's cell as config_name writes it; "" for a side without a cell."""
+    return config_name(side.variant, side.exec_mode, side.attention_backend) if side.variant else ""
+
+
+def config_name(variant: str, exec_mode: str, attention_backend: str) -> str:
+    """"variant, exec mode", with the SDPA backend that ran where it is not the variant's name."""
+    name = f"{variant}, {exec_mode}"
+    if attention_backend and attention_backend != variant:
+        name += f" (ran {attention_backend})"
+    return name
 
 
 def _deit_side(cell: dict, probes, estimates, metric: str) -> Side:
