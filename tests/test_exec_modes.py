@@ -53,6 +53,20 @@ def test_compile_matches_eager_and_reports_compile_time():
     torch.testing.assert_close(run(x2), model(x2).detach(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
+                    reason="torch.compile on the CPU needs a C compiler")
+def test_compile_freeze_matches_eager():
+    assert parse_exec_mode("compile:freeze") == ("compile", "freeze")
+    model = _tiny_model()
+    x = torch.randn(4, 16)
+    run, setup = prepare(model, x, "compile:freeze", autocast_dtype=torch.bfloat16)
+    assert setup > 0
+    x2 = torch.randn(4, 16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(x2)
+    torch.testing.assert_close(run(x2), expected, rtol=2e-2, atol=2e-2)
+
+
 @pytest.mark.gpu
 def test_cuda_graph_replays_new_inputs_like_eager():
     model = _tiny_model().cuda()

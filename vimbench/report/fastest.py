@@ -6,9 +6,9 @@ the Vim-Ti cell a timm user gets by default (exec mode eager) beside its fastest
 resolutions eager Vim is host-bound and the two differ by 2x.  Per (batch, precision) and
 resolution, one row:
 
-  fastest Vim    vimbench's kernels (verdict._vimbench_vims), any variant and exec mode
+  fastest Vim    vimbench's kernels (verdict.vimbench_vims), any variant and exec mode
   eager Vim      the fastest of those cells in exec mode eager
-  fastest DeiT   any attention, any exec mode (verdict._fastest_deit: an OOM cell counts with
+  fastest DeiT   any attention, any exec mode (verdict.fastest_deit: an OOM cell counts with
                  its probe-derived speed, and says so)
   memory         each side's leanest cell, as in the verdict
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from vimbench.report.claims import CLAIM_DEIT, CLAIM_VIM
 from vimbench.report.tables import divide
-from vimbench.report.verdict import _fastest_deit, _fastest_vim, _vimbench_vims, side_config
+from vimbench.report.verdict import fastest_deit, fastest_vim, side_config, vimbench_vims
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def fastest_rows(cells, probes, estimates, metric: str) -> list[FastestRow]:
     """One row per (batch, precision, resolution) at which a vimbench Vim-Ti cell and a DeiT-Ti
     cell both ran: by precision, larger batch first, then resolution ascending."""
     keys = ["batch", "precision", "resolution"]
-    vims = _vimbench_vims(cells[cells["model"] == CLAIM_VIM])
+    vims = vimbench_vims(cells[cells["model"] == CLAIM_VIM])
     deits = cells[cells["model"] == CLAIM_DEIT]
     both = ({tuple(k) for k in vims[keys].itertuples(index=False, name=None)}
             & {tuple(k) for k in deits[keys].itertuples(index=False, name=None)})
@@ -61,9 +61,9 @@ def fastest_rows(cells, probes, estimates, metric: str) -> list[FastestRow]:
                          & (frame["resolution"] == resolution)]
         where = f"{resolution} px, batch {batch}, {precision}"
         vim_at = at(vims)
-        vim = _fastest_vim(vim_at, metric, f"no Vim-Ti cell at {where}")
-        eager = _fastest_vim(vim_at[vim_at["exec_mode"] == "eager"], metric, "")
-        deit = _fastest_deit(at(deits), probes, estimates, metric, where)
+        vim = fastest_vim(vim_at, metric, f"no Vim-Ti cell at {where}")
+        eager = fastest_vim(vim_at[vim_at["exec_mode"] == "eager"], metric, "")
+        deit = fastest_deit(at(deits), probes, estimates, metric, where)
         out.append(FastestRow(
             batch=int(batch), precision=str(precision), resolution=int(resolution),
             vim_config=side_config(vim), vim_images_per_s=vim.images_per_s,

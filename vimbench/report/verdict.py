@@ -143,16 +143,16 @@ def verdict_cells(cells, probes, estimates, metric: str) -> list[VerdictCell]:
             where = f"{resolution} px, batch {batch}, {precision}"
             vims = at[at["model"] == CLAIM_VIM]
             vim_sides = {
-                PAPER_VIM: _fastest_vim(vims[vims["variant"] == PAPER_VIM_VARIANT], metric,
+                PAPER_VIM: fastest_vim(vims[vims["variant"] == PAPER_VIM_VARIANT], metric,
                                         f"no Vim-Ti ({PAPER_VIM_VARIANT}) cell at {where}{_old_official_hint(vims)}"),
-                VIMBENCH_VIM: _fastest_vim(_vimbench_vims(vims), metric,
+                VIMBENCH_VIM: fastest_vim(vimbench_vims(vims), metric,
                                            f"no Vim-Ti cell of vimbench's kernels (a variant other than "
                                            f"{', '.join(NOT_VIMBENCH_VIM)}) at {where}"),
             }
             deits = at[at["model"] == CLAIM_DEIT]
             deit_sides = {
                 DEIT_EAGER: _deit_eager(deits, probes, estimates, metric, where),
-                DEIT_FASTEST: _fastest_deit(deits, probes, estimates, metric, where),
+                DEIT_FASTEST: fastest_deit(deits, probes, estimates, metric, where),
             }
             for vim_label, vim in vim_sides.items():
                 for deit_label, deit in deit_sides.items():
@@ -162,13 +162,13 @@ def verdict_cells(cells, probes, estimates, metric: str) -> list[VerdictCell]:
 
 # ----------------------------------------------------------------------------- one side of a pairing
 
-def _vimbench_vims(vims):
+def vimbench_vims(vims):
     """Vim-Ti cells of vimbench's kernels; the torch reference where no other variant ran."""
     ours = vims[~vims["variant"].isin(NOT_VIMBENCH_VIM)]
     return ours if not ours.empty else vims[vims["variant"] == TORCH_REFERENCE]
 
 
-def _fastest_vim(candidates, metric: str, none_reason: str) -> Side:
+def fastest_vim(candidates, metric: str, none_reason: str) -> Side:
     """The fastest ok cell among `candidates` (variants x exec modes), with the leanest one's memory."""
     ok = _ok_with_speed(candidates)
     if ok.empty:
@@ -186,7 +186,7 @@ def _deit_eager(deits, probes, estimates, metric: str, where: str) -> Side:
     return _deit_side(_records(eager)[-1], probes, estimates, metric)
 
 
-def _fastest_deit(deits, probes, estimates, metric: str, where: str) -> Side:
+def fastest_deit(deits, probes, estimates, metric: str, where: str) -> Side:
     """The DeiT-Ti cell with the highest images/s, measured or derived by the probe rule."""
     sides = [_deit_side(c, probes, estimates, metric) for c in _records(deits.sort_values(
         ["variant", "exec_mode"], kind="stable"))]
