@@ -22,9 +22,10 @@ Two schemes (chosen per shape by `fused.plan_scan`):
            pass 2 re-runs every segment from its carried-in state and writes y.  Twice
            the exponentials, but parallel over time: the scheme for small batches.
 
-The bidirectional op runs the backward direction first and writes `y_b * silu(z) / 2`,
-then the forward direction in the same program adds `y_f * silu(z) / 2` to it; no flipped
-copy and no ungated y is ever written.  (Walking both directions in one loop was tried
+The bidirectional op runs the backward direction first and writes `y_b / 2` (ungated),
+then the forward direction in the same program adds `y_f / 2` to it and applies the gate:
+`silu(z)` is computed and z read once per channel and step, not once a direction, and no
+flipped copy is ever written.  (Walking both directions in one loop was tried
 at commit a4bfabe and measured slower: NOTES.md.)
 
 The time strides (s_*l) are compile-time constants: a step's address is then the group's
@@ -225,7 +226,8 @@ def _step(h, dt_sum, b_u, b_dl, b_z, b_old, b_Bs, b_Cs, i: tl.constexpr, ok,
           N: tl.constexpr, NP: tl.constexpr, FAST_EXP: tl.constexpr, POLY_EXP: tl.constexpr,
           MASKED: tl.constexpr):
     """One time step of one direction: new state h (tuple of N [BD] vectors) and, unless
-    Y_MODE == 0, the output (C already carries the output scale, D its share of it)."""
+    Y_MODE == 0, the output (C already carries the output scale, D its share of it):
+    Y_MODE 1 stores y (gated when HAS_Z), Y_MODE 2 adds what is there first, then gates."""
     b_u = b_u.to(tl.float32)
     b_dt = b_dl.to(tl.float32)
     if HAS_BIAS:
@@ -250,11 +252,11 @@ def _step(h, dt_sum, b_u, b_dl, b_z, b_old, b_Bs, b_Cs, i: tl.constexpr, ok,
         h_next += (b_hn,)
         if Y_MODE != 0:
             b_y += b_hn * _scalar(b_Cs, i * NP + n)
+    if Y_MODE == 2:
+        b_y += b_old.to(tl.float32)
     if Y_MODE != 0:
-        if HAS_Z:
+        if HAS_Z:  # after the add: the bidirectional pair is gated once, not once a direction
             b_y = b_y * _silu(b_z.to(tl.float32), FAST_EXP)
-        if Y_MODE == 2:
-            b_y += b_old.to(tl.float32)
     return h_next, dt_sum, b_y
 
 
@@ -524,8 +526,9 @@ def _bidirectional_scan_kernel(
 ):
     """Both directions, `y = (y_fwd + y_bwd) / 2 * silu(z)`.  Grid (dim blocks, batch,
     segments), or (dim blocks, batch, 2 * segments) for PASS 1 (one direction each).
-    PASS 0/2: the backward direction stores its gated half, then the forward direction
-    adds its own; the same thread reads back what it wrote, after a barrier for safety."""
+    PASS 0/2: the backward direction stores its half ungated, then the forward direction
+    adds its own and gates the sum; the same thread reads back what it wrote, after a
+    barrier for safety."""
     i_d = tl.program_id(0)
     i_b = tl.program_id(1).to(tl.int64)
     i_seg = tl.program_id(2)
@@ -558,7 +561,7 @@ def _bidirectional_scan_kernel(
             s_u1b, s_u1d, s_u1l, s_dl1b, s_dl1d, s_dl1l, s_A1d, s_A1n,
             s_B1b, s_B1n, s_B1l, s_C1b, s_C1n, s_C1l, s_W1d, s_W1r,
             s_zb, s_zd, s_zl, s_yb, s_yd, s_yl, 0.5,
-            2, True, PASS, True, HAS_D, HAS_BIAS, SOFTPLUS, 1, False,
+            2, True, PASS, False, HAS_D, HAS_BIAS, SOFTPLUS, 1, False,
             BLOCK_D, N, NP, T, LOG_TNP, DT_RANK, RP, LOG_TRP, FAST_EXP, POLY_EXP, EVEN_D)
         tl.debug_barrier()
         _scan_one_direction(
