@@ -23,9 +23,24 @@ calls.  Run eagerly (not under torch.compile) they call the public functions dir
 the dispatcher's trip through a Python custom op costs ~35 us a call on a busy CPU, ~2.5 ms
 a Vim-Ti forward of 72 kernel calls, which matters where the model is launch-bound.
 Set `EAGER_THROUGH_OPS = True` to send eager calls through the ops as well (the tests do).
+
+Each op is registered twice, with one implementation:
+    mamba_triton::*         opaque: compiled code calls the launcher through the dispatcher
+                            on every call (its fake only allocates the outputs)
+    mamba_triton_traced::*  seen through: the compiler runs the launcher itself on fake
+                            tensors, each kernel launch becomes a graph node
+                            (launch.launchable), and inductor's wrapper launches the kernels
+                            directly; plan, checks and allocations are paid once, at compile
+                            time.  At Vim-Ti 224 px the opaque ops' dispatcher trips and
+                            launcher Python made the compiled model host-bound (NOTES.md).
+`COMPILED_OPS` picks the set the wrappers call ("traced"; "opaque" under TRITON_INTERPRET,
+whose interpreted kernels cannot run on fake tensors); the environment variable
+MAMBA_TRITON_COMPILED_OPS overrides it, for A/B timing.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -34,11 +49,53 @@ from .causal_conv1d import fused as _conv
 from .selective_scan import fused as _scan
 
 EAGER_THROUGH_OPS = False
+OP_SETS = {"opaque": "mamba_triton", "traced": "mamba_triton_traced"}
+
+
+def _default_op_set() -> str:
+    chosen = os.environ.get("MAMBA_TRITON_COMPILED_OPS")
+    if chosen is None:
+        return "opaque" if os.environ.get("TRITON_INTERPRET") == "1" else "traced"
+    if chosen not in OP_SETS:
+        raise ValueError(f"environment variable MAMBA_TRITON_COMPILED_OPS={chosen!r}: allowed values are "
+                         f"{', '.join(OP_SETS)}")
+    return chosen
+
+
+COMPILED_OPS = _default_op_set()
 
 
 def _through_ops() -> bool:
     # dynamo reads is_compiling() as True while tracing: compiled code always calls the ops
     return EAGER_THROUGH_OPS or torch.compiler.is_compiling()
+
+
+def _ops():
+    return getattr(torch.ops, OP_SETS[COMPILED_OPS])
+
+
+def _op(name: str, *, mutates_args: tuple[str, ...], schema: str):
+    """Register the decorated implementation as both ops `name` (module docstring); returns
+    the opaque one, whose fake is then registered on it.  The traced twin is what
+    torch.library.triton_op builds, from its public parts (triton_op's own schema argument
+    is ignored by some torch releases): its fake is the implementation itself, and under
+    functionalization (AOTAutograd) the call is replaced by the implementation's body."""
+    from torch._subclasses.functional_tensor import FunctionalTensorMode
+
+    def register(impl):
+        traced = torch.library.custom_op(f"{OP_SETS['traced']}::{name}", impl, mutates_args=mutates_args,
+                                         schema=schema)
+        traced.register_fake(impl)
+
+        def decompose(mode, op, types, args, kwargs):
+            with mode:
+                return impl(*args, **kwargs)
+
+        traced.register_torch_dispatch(FunctionalTensorMode, decompose)
+        return torch.library.custom_op(f"{OP_SETS['opaque']}::{name}", impl, mutates_args=mutates_args,
+                                       schema=schema)
+
+    return register
 
 
 # Schemas are spelled out (not inferred from annotations) so the file reads like the ops'
@@ -51,7 +108,7 @@ _SCAN_ARGS = ("Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D, 
 
 # ---------------------------------------------------------------- selective scan
 
-@torch.library.custom_op("mamba_triton::bidirectional_scan", mutates_args=(),
+@_op("bidirectional_scan", mutates_args=(),
                          schema=f"({_SCAN_ARGS}) -> Tensor")
 def _bidirectional_scan(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z,
                         delta_softplus=True, delta_proj_weight=None, delta_proj_weight_b=None, scheme="auto",
@@ -67,7 +124,7 @@ def _(u, *args, **kwargs):
     return _scan._empty_like_layout(u)  # the real op's allocation: u's shape, dtype and layout
 
 
-@torch.library.custom_op("mamba_triton::bidirectional_scan_out", mutates_args=("out",),
+@_op("bidirectional_scan_out", mutates_args=("out",),
                          schema=f"(Tensor(a!) out, {_SCAN_ARGS}) -> ()")
 def _bidirectional_scan_out(out, u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b,
                             z, delta_softplus=True, delta_proj_weight=None, delta_proj_weight_b=None,
@@ -83,8 +140,7 @@ def _(*args, **kwargs):
     return None
 
 
-@torch.library.custom_op(
-    "mamba_triton::selective_scan", mutates_args=(),
+@_op("selective_scan", mutates_args=(),
     schema="(Tensor u, Tensor delta, Tensor A, Tensor B, Tensor C, Tensor? D=None, Tensor? z=None, "
            "Tensor? delta_bias=None, bool delta_softplus=False, bool reverse=False, "
            "Tensor? delta_proj_weight=None, str scheme=\"auto\", SymInt? seg_len=None) -> (Tensor, Tensor)")
@@ -114,8 +170,8 @@ def bidirectional_scan(u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b,
     args = (u, delta, A, B, C, D, delta_bias, u_b, delta_b, A_b, B_b, C_b, D_b, delta_bias_b, z, delta_softplus,
             delta_proj_weight, delta_proj_weight_b, scheme, seg_len)
     if out is None:
-        return torch.ops.mamba_triton.bidirectional_scan(*args)
-    torch.ops.mamba_triton.bidirectional_scan_out(out, *args)
+        return _ops().bidirectional_scan(*args)
+    _ops().bidirectional_scan_out(out, *args)
     return out
 
 
@@ -126,15 +182,14 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     if not _through_ops():
         return _scan.selective_scan_fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
                                        reverse, delta_proj_weight=delta_proj_weight, scheme=scheme, seg_len=seg_len)
-    out, last = torch.ops.mamba_triton.selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
+    out, last = _ops().selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, reverse,
                                                       delta_proj_weight, scheme, seg_len)
     return (out, last) if return_last_state else out
 
 
 # ---------------------------------------------------------------- conv1d
 
-@torch.library.custom_op(
-    "mamba_triton::bidirectional_conv1d", mutates_args=(),
+@_op("bidirectional_conv1d", mutates_args=(),
     schema="(Tensor x, Tensor weight, Tensor? bias, Tensor weight_b, Tensor? bias_b, "
            "ScalarType? out_dtype=None) -> (Tensor, Tensor)")
 def _bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype=None):
@@ -147,7 +202,7 @@ def _(x, weight, bias, weight_b, bias_b, out_dtype=None):
     return y, torch.empty_like(y)
 
 
-@torch.library.custom_op("mamba_triton::causal_conv1d", mutates_args=(),
+@_op("causal_conv1d", mutates_args=(),
                          schema="(Tensor x, Tensor weight, Tensor? bias=None, str? activation=None) -> Tensor")
 def _causal_conv1d(x, weight, bias=None, activation=None):
     return _conv.causal_conv1d_fn(x, weight, bias, activation)
@@ -165,14 +220,14 @@ def bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype=None):
     """`causal_conv1d.bidirectional_conv1d` (default launch shape) through the custom op."""
     if not _through_ops():
         return _conv.bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype)
-    return torch.ops.mamba_triton.bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype)
+    return _ops().bidirectional_conv1d(x, weight, bias, weight_b, bias_b, out_dtype)
 
 
 def causal_conv1d(x, weight, bias=None, activation=None):
     """`causal_conv1d.causal_conv1d_fn` through the custom op."""
     if not _through_ops():
         return _conv.causal_conv1d_fn(x, weight, bias, activation)
-    return torch.ops.mamba_triton.causal_conv1d(x, weight, bias, activation)
+    return _ops().causal_conv1d(x, weight, bias, activation)
 
 
 # ---------------------------------------------------------------- add + RMSNorm
@@ -185,7 +240,7 @@ def _residual_dtype(hidden: torch.Tensor, residual: torch.Tensor | None) -> torc
 _NORM_ARGS = "Tensor weight, float eps, ScalarType? out_dtype"
 
 
-@torch.library.custom_op("mamba_triton::add_rmsnorm", mutates_args=(),
+@_op("add_rmsnorm", mutates_args=(),
                          schema=f"(Tensor hidden, Tensor? residual, {_NORM_ARGS}) -> (Tensor, Tensor)")
 def _add_rmsnorm(hidden, residual, weight, eps, out_dtype):
     out, res = _norm.add_rmsnorm(hidden, residual, weight, eps, out_dtype)
@@ -200,7 +255,7 @@ def _(hidden, residual, weight, eps, out_dtype):
     return out, hidden.new_empty(hidden.shape, dtype=_residual_dtype(hidden, residual))
 
 
-@torch.library.custom_op("mamba_triton::add_rmsnorm_", mutates_args=("residual",),
+@_op("add_rmsnorm_", mutates_args=("residual",),
                          schema=f"(Tensor hidden, Tensor(a!) residual, {_NORM_ARGS}) -> Tensor")
 def _add_rmsnorm_inplace(hidden, residual, weight, eps, out_dtype):
     return _norm.add_rmsnorm(hidden, residual, weight, eps, out_dtype, residual_out=residual)[0]
@@ -211,7 +266,7 @@ def _(hidden, residual, weight, eps, out_dtype):
     return hidden.new_empty(hidden.shape, dtype=out_dtype or hidden.dtype)
 
 
-@torch.library.custom_op("mamba_triton::rmsnorm", mutates_args=(), schema=f"(Tensor hidden, {_NORM_ARGS}) -> Tensor")
+@_op("rmsnorm", mutates_args=(), schema=f"(Tensor hidden, {_NORM_ARGS}) -> Tensor")
 def _rmsnorm(hidden, weight, eps, out_dtype):
     return _norm.add_rmsnorm(hidden, None, weight, eps, out_dtype)[0]
 
@@ -230,7 +285,7 @@ def add_rmsnorm(hidden, residual, weight, eps=1e-5, out_dtype=None, *, residual_
         return _norm.add_rmsnorm(hidden, residual, weight, eps, out_dtype, residual_out=residual_out)
     if residual is None and hidden.dtype == _residual_dtype(hidden, None):
         # the residual is hidden itself: no copy of the first block's token map
-        return torch.ops.mamba_triton.rmsnorm(hidden, weight, eps, out_dtype), hidden
+        return _ops().rmsnorm(hidden, weight, eps, out_dtype), hidden
     if residual_out is not None:
-        return torch.ops.mamba_triton.add_rmsnorm_(hidden, residual, weight, eps, out_dtype), residual
-    return torch.ops.mamba_triton.add_rmsnorm(hidden, residual, weight, eps, out_dtype)
+        return _ops().add_rmsnorm_(hidden, residual, weight, eps, out_dtype), residual
+    return _ops().add_rmsnorm(hidden, residual, weight, eps, out_dtype)

@@ -12,6 +12,7 @@ import triton
 import triton.language as tl
 
 from ..host_math import cdiv, next_power_of_2
+from ..launch import launchable
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _MAX_BLOCK_D = 16384
@@ -136,7 +137,7 @@ def add_rmsnorm(
     block_m = block_m or _default_block_m(block_d)
     res_arg = residual if residual is not None else hidden  # never read without HAS_RESIDUAL
     grid = (cdiv(n_rows, block_m),)
-    _add_rmsnorm_kernel[grid](
+    launchable(_add_rmsnorm_kernel, hidden)[grid](
         hidden, res_arg, weight, out, res_out,
         n_rows, L, D, eps,
         hidden.stride(0), hidden.stride(1), hidden.stride(2),

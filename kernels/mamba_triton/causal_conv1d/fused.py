@@ -22,6 +22,7 @@ import triton
 import triton.language as tl
 
 from ..host_math import cdiv
+from ..launch import launchable
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 KERNEL_WIDTH = 4
@@ -140,7 +141,7 @@ def bidirectional_conv1d(
     if y_f.numel() == 0:
         return y_f, y_b
     grid = (cdiv(L, block_l), cdiv(E, block_e), batch)
-    _bidir_conv1d_silu_kernel[grid](
+    launchable(_bidir_conv1d_silu_kernel, x)[grid](
         x, weight, bias if bias is not None else weight, weight_b,
         bias_b if bias_b is not None else weight_b, y_f, y_b,
         L, E,
@@ -201,7 +202,7 @@ def causal_conv1d_fn(
     # tiles long along the dense dimension (not tuned on a GPU yet for the channel-major case)
     block_l, block_e = (16, 128) if channels_last else (128, 16)
     grid = (cdiv(L, block_l), cdiv(dim, block_e), batch)
-    _bidir_conv1d_silu_kernel[grid](
+    launchable(_bidir_conv1d_silu_kernel, x)[grid](
         x_ble, taps, bias if bias is not None else taps, taps, taps, y_ble, y_ble,
         L, dim,
         x_ble.stride(0), x_ble.stride(1), x_ble.stride(2),

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ..host_math import cdiv, next_power_of_2
+from ..launch import launchable, traced
 from . import triton_kernels as K
 
 _IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -203,9 +204,11 @@ def _weight_args(W, placeholder):
     return W, W.stride(0), W.stride(1)
 
 
-def _launch_options(plan: ScanPlan) -> dict:
+def _launch_options(plan: ScanPlan, probe: torch.Tensor) -> dict:
     options = dict(num_warps=plan.num_warps)
-    if plan.max_registers is not None and not _interpreting():
+    # inductor's launches of a user kernel take num_warps/num_stages/num_ctas, not maxnreg:
+    # compiled code runs the kernel uncapped (1.3% slower at Vim-Ti 1248 b128, see plan_scan)
+    if plan.max_registers is not None and not _interpreting() and not traced(probe):
         options["maxnreg"] = plan.max_registers
     return options
 
@@ -254,16 +257,16 @@ def selective_scan_fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_
                  SOFTPLUS=bool(delta_softplus), BLOCK_D=plan.block_d, EVEN_D=dim % plan.block_d == 0,
                  **_tile_flags(N, plan.steps_per_group, dt_rank),
                  T=plan.steps_per_group, FAST_EXP=not _interpreting(), POLY_EXP=plan.poly_exp_states,
-                 **_launch_options(plan))
+                 **_launch_options(plan, u))
     grid_d = cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
-        K._selective_scan_kernel[(grid_d, batch, 1)](
+        launchable(K._selective_scan_kernel, u)[(grid_d, batch, 1)](
             *args, PASS=0, HAS_Z=z is not None, Y_MODE=1, STORE_FINAL=bool(return_last_state), **flags)
     else:
-        K._selective_scan_kernel[(grid_d, batch, n_seg)](
+        launchable(K._selective_scan_kernel, u)[(grid_d, batch, n_seg)](
             *args, PASS=1, HAS_Z=False, Y_MODE=0, STORE_FINAL=False, **flags)
         _carry(state, dtsum, A, A, dim, N, n_seg, ndir=1, reverse=bool(reverse))
-        K._selective_scan_kernel[(grid_d, batch, n_seg)](
+        launchable(K._selective_scan_kernel, u)[(grid_d, batch, n_seg)](
             *args, PASS=2, HAS_Z=z is not None, Y_MODE=1, STORE_FINAL=False, **flags)
     if not return_last_state:
         return out
@@ -332,14 +335,14 @@ def bidirectional_scan_fn(u, delta, A, B, C, D, delta_bias,
                  BLOCK_D=plan.block_d, T=plan.steps_per_group, FAST_EXP=not _interpreting(),
                  POLY_EXP=plan.poly_exp_states,
                  EVEN_D=dim % plan.block_d == 0, **_tile_flags(N, plan.steps_per_group, dt_rank),
-                 **_launch_options(plan))
+                 **_launch_options(plan, u))
     grid_d = cdiv(dim, plan.block_d)
     if plan.scheme == "direct":
-        K._bidirectional_scan_kernel[(grid_d, batch, 1)](*args, PASS=0, **flags)
+        launchable(K._bidirectional_scan_kernel, u)[(grid_d, batch, 1)](*args, PASS=0, **flags)
     else:
-        K._bidirectional_scan_kernel[(grid_d, batch, 2 * n_seg)](*args, PASS=1, **flags)
+        launchable(K._bidirectional_scan_kernel, u)[(grid_d, batch, 2 * n_seg)](*args, PASS=1, **flags)
         _carry(state, dtsum, A, A_b, dim, N, n_seg, ndir=2, reverse=False)
-        K._bidirectional_scan_kernel[(grid_d, batch, n_seg)](*args, PASS=2, **flags)
+        launchable(K._bidirectional_scan_kernel, u)[(grid_d, batch, n_seg)](*args, PASS=2, **flags)
     return out
 
 
@@ -349,6 +352,6 @@ def _carry(state, dtsum, A, A1, dim, N, n_seg, ndir, reverse):
     block_f = 32
     warps = max(1, min(8, nseg_p // 32))  # keeps the [segments, 32] tile at <= 32 values a thread
     grid = (cdiv(N * dim, block_f), batch * ndir)
-    K._carry_kernel[grid](state, dtsum, A, A1, dim, N, n_seg,
+    launchable(K._carry_kernel, state)[grid](state, dtsum, A, A1, dim, N, n_seg,
                           A.stride(0), A.stride(1), A1.stride(0), A1.stride(1),
                           NDIR=ndir, REVERSE=reverse, BLOCK_F=block_f, NSEG_P=nseg_p, num_warps=warps)
