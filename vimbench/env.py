@@ -69,8 +69,10 @@ def collect() -> dict[str, Any]:
         "cudnn_version": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "gpu": telemetry.device_info(),
         "gpu_telemetry_now": telemetry.snapshot(),
+        # MAMBA_TRITON_COMPILED_OPS: which op set compiled Vim cells call (mamba_triton/ops.py)
         "env_vars": {k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "TRITON_INTERPRET",
-                                                 "PYTORCH_CUDA_ALLOC_CONF") if k in os.environ},
+                                                 "PYTORCH_CUDA_ALLOC_CONF", "MAMBA_TRITON_COMPILED_OPS")
+                     if k in os.environ},
     }
 
 

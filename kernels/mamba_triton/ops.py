@@ -33,9 +33,9 @@ Each op is registered twice, with one implementation:
                             directly; plan, checks and allocations are paid once, at compile
                             time.  At Vim-Ti 224 px the opaque ops' dispatcher trips and
                             launcher Python made the compiled model host-bound (NOTES.md).
-`COMPILED_OPS` picks the set the wrappers call ("traced"; "opaque" under TRITON_INTERPRET,
-whose interpreted kernels cannot run on fake tensors); the environment variable
-MAMBA_TRITON_COMPILED_OPS overrides it, for A/B timing.
+`COMPILED_OPS` picks the set the wrappers call: "opaque" (the default until the traced set
+is timed on a GPU; it cannot run under TRITON_INTERPRET, whose interpreted kernels cannot
+take fake tensors) or "traced"; the environment variable MAMBA_TRITON_COMPILED_OPS sets it.
 """
 
 from __future__ import annotations
@@ -53,9 +53,7 @@ OP_SETS = {"opaque": "mamba_triton", "traced": "mamba_triton_traced"}
 
 
 def _default_op_set() -> str:
-    chosen = os.environ.get("MAMBA_TRITON_COMPILED_OPS")
-    if chosen is None:
-        return "opaque" if os.environ.get("TRITON_INTERPRET") == "1" else "traced"
+    chosen = os.environ.get("MAMBA_TRITON_COMPILED_OPS", "opaque")
     if chosen not in OP_SETS:
         raise ValueError(f"environment variable MAMBA_TRITON_COMPILED_OPS={chosen!r}: allowed values are "
                          f"{', '.join(OP_SETS)}")
