@@ -16,6 +16,7 @@ compile took minutes.  `memoize_mutation_analysis` keeps one answer per distinct
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -25,9 +26,24 @@ from torch._subclasses.functional_tensor import FunctionalTensor
 _SCALARS = (bool, int, float, str, type(None), torch.dtype)
 
 
+_direct_on_fakes = False
+
+
 def traced(probe: torch.Tensor) -> bool:
     """True while the compiler runs a launcher on stand-in tensors (fake or functional)."""
-    return isinstance(probe, (FakeTensor, FunctionalTensor))
+    return not _direct_on_fakes and isinstance(probe, (FakeTensor, FunctionalTensor))
+
+
+@contextlib.contextmanager
+def direct_on_fakes():
+    """Launch kernels as they are even on fake tensors, for tools that run a model eagerly on
+    fake CUDA tensors and record the launches themselves (vimbench.staticcheck.capture)."""
+    global _direct_on_fakes
+    before, _direct_on_fakes = _direct_on_fakes, True
+    try:
+        yield
+    finally:
+        _direct_on_fakes = before
 
 
 def launchable(kernel, probe: torch.Tensor):

@@ -61,7 +61,9 @@ def fake_cuda(properties: dict[str, Any] = H100):
 
 @contextlib.contextmanager
 def recorded_launches():
-    """Replace every Triton kernel launch by a record of it; yields the list of records."""
+    """Replace every Triton kernel launch by a record of it; yields the list of records.
+    The launchers launch directly on these fake tensors (not the compiler's traced form)."""
+    from mamba_triton.launch import direct_on_fakes
     from triton.runtime.jit import JITFunction
 
     launches: list[Launch] = []
@@ -69,7 +71,7 @@ def recorded_launches():
     def record(self, *args, grid, warmup=False, **kwargs):
         launches.append(Launch(self, args, kwargs, grid))
 
-    with mock.patch.object(JITFunction, "run", record):
+    with mock.patch.object(JITFunction, "run", record), direct_on_fakes():
         yield launches
 
 
