@@ -23,8 +23,8 @@ import weakref
 from unittest import mock
 
 import torch
-from torch.utils._pytree import tree_flatten
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from vimbench.staticcheck.capture import fake_cuda
 
