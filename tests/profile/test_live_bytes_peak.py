@@ -4,16 +4,12 @@ the whole-model measurement on fake CUDA tensors (in a subprocess: the kernels m
 imported without TRITON_INTERPRET), whose peak does not grow with the depth."""
 
 import importlib.util
-import json
-import os
 import random
-import subprocess
-import sys
-import textwrap
 
 import torch
 
 from tests.harness.conftest import REPO_ROOT
+from tests.profile.benchmark_child import run_benchmark
 
 SCRIPT_PATH = REPO_ROOT / "benchmarks" / "live_bytes_peak.py"
 
@@ -43,27 +39,14 @@ def test_tracker_counts_storages_not_tensors():
     assert live.current == 4 * n
 
 
-CHILD = textwrap.dedent("""
-    import importlib.util, json, sys
-    spec = importlib.util.spec_from_file_location("live_bytes_peak", sys.argv[1])
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    out = {}
-    for depth in (2, int(sys.argv[2])):
-        peak, at_peak, held = script.measure(px=224, batch=4, depth=depth)
-        out[depth] = dict(peak=peak, held=held, sites=sorted(at_peak))
-    print(json.dumps(out))
-""")
-
-
 def test_model_peak_does_not_grow_with_depth():
     depth = random.randint(3, 4)  # against 2: from the second block on, every block is alike
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "kernels"), env.get("PYTHONPATH", "")])
-    done = subprocess.run([sys.executable, "-c", CHILD, str(SCRIPT_PATH), str(depth)], capture_output=True,
-                          text=True, env=env, cwd=REPO_ROOT, timeout=300)
-    assert done.returncode == 0, done.stderr
-    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    runs = run_benchmark("live_bytes_peak.py", """
+        out = {}
+        for depth in (2, int(args[0])):
+            peak, at_peak, held = script.measure(px=224, batch=4, depth=depth)
+            out[depth] = dict(peak=peak, held=held, sites=sorted(at_peak))
+    """, depth)
     one, many = runs["2"], runs[str(depth)]
     # eager inference frees each block's tensors: what is added to the weights and images
     # (which grow with the depth) does not grow
