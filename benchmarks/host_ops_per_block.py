@@ -22,7 +22,7 @@ from unittest import mock
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from vimbench.staticcheck.capture import fake_cuda, recorded_launches
+from vimbench.staticcheck.capture import cuda_autocast, fake_cuda, recorded_launches
 
 _OURS = ("vimbench/", "mamba_triton/")
 
@@ -55,7 +55,7 @@ def count(px: int, batch: int, depth: int | None = None):
         warnings.simplefilter("ignore")  # fake tensors' data_ptr and autocast deprecation notes
         model = model.to("cuda")
         x = torch.randn(batch, 3, px, px, device="cuda")
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16):
+        with torch.inference_mode(), cuda_autocast(torch.float16):
             model.forward_features(x)  # fills the inference-weights cache
             first = len(launches)
             with _CountOps() as ops:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import traceback
 import warnings
 import weakref
@@ -26,7 +25,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from vimbench.staticcheck.capture import fake_cuda
+from vimbench.staticcheck.capture import cuda_autocast, fake_cuda, recorded_launches
 
 _OURS = ("vimbench/", "mamba_triton/")
 
@@ -74,27 +73,6 @@ class LiveBytes(TorchDispatchMode):
         return out
 
 
-def _no_launches():
-    """Triton launches skipped, keeping nothing (a record of their arguments would keep every
-    tensor they were given alive)."""
-    from mamba_triton.launch import direct_on_fakes
-    from triton.runtime.jit import JITFunction
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(mock.patch.object(JITFunction, "run", lambda self, *args, **kwargs: None))
-    stack.enter_context(direct_on_fakes())
-    return stack
-
-
-@contextlib.contextmanager
-def _cuda_autocast(dtype: torch.dtype):
-    """torch.autocast("cuda") as on a GPU: without one, its constructor turns itself off."""
-    with mock.patch.object(torch.cuda, "is_available", lambda: True):
-        autocast = torch.autocast("cuda", dtype=dtype)
-    with autocast:
-        yield
-
-
 def measure(px: int, batch: int, depth: int | None = None, variant: str = "triton-fused"):
     """(peak bytes, {site: bytes alive at the peak}, bytes held before the forward) of one
     eager forward."""
@@ -105,11 +83,11 @@ def measure(px: int, batch: int, depth: int | None = None, variant: str = "trito
         model.layers = model.layers[:depth]
     # fake tensors cannot answer "is this stream capturing a CUDA graph?" (a driver call)
     no_capture = mock.patch.object(torch.cuda, "is_current_stream_capturing", lambda: False)
-    with fake_cuda(), _no_launches(), no_capture, warnings.catch_warnings():
+    with fake_cuda(), recorded_launches(keep=False), no_capture, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = model.to("cuda").eval()
         x = torch.randn(batch, 3, px, px, device="cuda")
-        with torch.inference_mode(), _cuda_autocast(torch.float16):
+        with torch.inference_mode(), cuda_autocast(torch.float16):
             model.forward_features(x)  # fills the inference-weights cache
             kept = [t for m in model.modules() for _, t in m.__dict__.get("_inference_weights", {}).values()]
             with LiveBytes([x, *model.parameters(), *kept]) as live:

@@ -60,8 +60,9 @@ def fake_cuda(properties: dict[str, Any] = H100):
 
 
 @contextlib.contextmanager
-def recorded_launches():
-    """Replace every Triton kernel launch by a record of it; yields the list of records.
+def recorded_launches(keep: bool = True):
+    """Replace every Triton kernel launch by a record of it; yields the list of records
+    (left empty with keep=False: a record keeps every tensor the launch was given alive).
     The launchers launch directly on these fake tensors (not the compiler's traced form)."""
     from mamba_triton.launch import direct_on_fakes
     from triton.runtime.jit import JITFunction
@@ -69,10 +70,23 @@ def recorded_launches():
     launches: list[Launch] = []
 
     def record(self, *args, grid, warmup=False, **kwargs):
-        launches.append(Launch(self, args, kwargs, grid))
+        if keep:
+            launches.append(Launch(self, args, kwargs, grid))
 
     with mock.patch.object(JITFunction, "run", record), direct_on_fakes():
         yield launches
+
+
+@contextlib.contextmanager
+def cuda_autocast(dtype):
+    """torch.autocast("cuda") as on a GPU, for fake CUDA tensors: without a device its
+    constructor turns itself off (with a warning), and the model would run in fp32."""
+    import torch
+
+    with mock.patch.object(torch.cuda, "is_available", lambda: True):
+        autocast = torch.autocast("cuda", dtype=dtype)
+    with autocast:
+        yield
 
 
 def capture(call: Callable[[], Any], properties: dict[str, Any] = H100) -> list[Launch]:
